@@ -1,0 +1,177 @@
+//! The one application constructor, used by `pasar serve` and by the tests (which bind port 0).
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, get, web};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::db::{self, DbPool};
+use crate::http::error::Result;
+use crate::http::middleware::{self, TimeLimit};
+use crate::{http, regions};
+
+/// Shared, immutable state handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: DbPool,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pasar",
+        description = "Village marketplace API: BUMDes shops, escrowed double-entry ledger, local circulation. \
+                       Errors are RFC 9457 problem+json; lists use cursor pagination (`limit`, `cursor`, `next_cursor`).",
+        version = "0.1.0"
+    ),
+    tags(
+        (name = "regions", description = "Official Kemendagri regions"),
+        (name = "ops", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// Registers every API route; shared by the server and by `pasar openapi`.
+fn api_scope() -> utoipa_actix_web::scope::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    scope("/api/v1").configure(regions::routes::configure)
+}
+
+/// The OpenAPI document, as served at `/openapi.yaml` and printed by `pasar openapi`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(api_scope())
+        .service(healthz)
+        .service(readyz)
+        .service(metrics)
+        .split_for_parts();
+    api
+}
+
+pub fn openapi_yaml() -> String {
+    openapi()
+        .to_yaml()
+        .expect("the OpenAPI document serializes")
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+}
+
+impl Application {
+    pub fn build(config: &Config, pool: DbPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState { pool };
+        let time_limit = TimeLimit(Duration::from_millis(config.request_timeout_ms));
+        let yaml = openapi_yaml();
+        let mut server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(time_limit))
+                .app_data(http::path_config())
+                .app_data(http::query_config())
+                .service(api_scope())
+                .service(healthz)
+                .service(readyz)
+                .service(metrics)
+                .split_for_parts();
+            let yaml = yaml.clone();
+            app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+                .route(
+                    "/openapi.yaml",
+                    web::get().to(move || {
+                        let yaml = yaml.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("application/yaml")
+                                .body(yaml)
+                        }
+                    }),
+                )
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("Location", "/docs/"))
+                            .finish()
+                    }),
+                )
+                .wrap(http::middleware::problem_errors())
+                .wrap(from_fn(middleware::time_limit))
+                .wrap(from_fn(middleware::metrics))
+                .wrap(Compress::default())
+                .wrap(from_fn(middleware::request_id_header))
+                .wrap(tracing_actix_web::TracingLogger::default())
+        })
+        .listen(listener)?
+        .shutdown_timeout(20);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            server: server.run(),
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Liveness: the process answers; the database is not consulted.
+#[utoipa::path(tag = "ops", responses((status = 200, description = "alive")))]
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(
+    tag = "ops",
+    responses((status = 200, description = "ready"), (status = 503, body = crate::http::error::Problem, content_type = "application/problem+json"))
+)]
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
+    db::run(&state.pool, |conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT 1").execute(conn)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[get("/metrics")]
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(middleware::render_metrics())
+}

@@ -1,0 +1,15 @@
+//! pasar: the backend of a village marketplace.
+//!
+//! Domain modules keep their routes, queries and types together; `http` and `db` are the thin
+//! shared layers. Read `app.rs` first: it wires everything.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod identity;
+pub mod regions;
+pub mod seed;
+pub mod telemetry;
+pub mod villages;
