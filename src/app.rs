@@ -14,12 +14,19 @@ use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::http::error::Result;
 use crate::http::middleware::{self, TimeLimit};
-use crate::{http, regions};
+use crate::identity::password::Hasher;
+use crate::identity::ratelimit::LoginLimits;
+use crate::identity::tokens::{SharedKeys, TokenKeys};
+use crate::{http, identity, regions, shops, villages};
 
 /// Shared, immutable state handed to every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
+    pub tokens: SharedKeys,
+    pub hasher: Hasher,
+    pub login_limits: LoginLimits,
+    pub refresh_reuse_grace_secs: i64,
 }
 
 #[derive(OpenApi)]
@@ -30,12 +37,37 @@ pub struct AppState {
                        Errors are RFC 9457 problem+json; lists use cursor pagination (`limit`, `cursor`, `next_cursor`).",
         version = "0.1.0"
     ),
+    modifiers(&BearerAuth),
     tags(
         (name = "regions", description = "Official Kemendagri regions"),
+        (name = "auth", description = "Login per village, token refresh, the signed-in user"),
+        (name = "villages", description = "Onboarded villages, their members, settings and audit log"),
+        (name = "networks", description = "Networks of villages that trade together"),
+        (name = "bumdes", description = "Village-owned enterprises (BUMDes) and their units"),
+        (name = "shops", description = "Shops (lapak): application, approval, operators, delivery settings"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme the operations refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Registers every API route; shared by the server and by `pasar openapi`.
 fn api_scope() -> utoipa_actix_web::scope::Scope<
@@ -47,7 +79,11 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         InitError = (),
     >,
 > {
-    scope("/api/v1").configure(regions::routes::configure)
+    scope("/api/v1")
+        .configure(regions::routes::configure)
+        .configure(identity::routes::configure)
+        .configure(villages::routes::configure)
+        .configure(shops::routes::configure)
 }
 
 /// The OpenAPI document, as served at `/openapi.yaml` and printed by `pasar openapi`.
@@ -79,7 +115,22 @@ impl Application {
         let listener = TcpListener::bind(&config.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr()?.port();
-        let state = AppState { pool };
+        let tokens = TokenKeys::new(
+            &config.jwt_key_list()?,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+        )?;
+        let state = AppState {
+            pool,
+            tokens: std::sync::Arc::new(tokens),
+            hasher: Hasher::default(),
+            login_limits: LoginLimits {
+                per_phone: config.login_limit_phone,
+                per_address: config.login_limit_ip,
+                window_secs: config.login_window_secs,
+            },
+            refresh_reuse_grace_secs: config.refresh_reuse_grace_secs,
+        };
         let time_limit = TimeLimit(Duration::from_millis(config.request_timeout_ms));
         let yaml = openapi_yaml();
         let mut server = HttpServer::new(move || {

@@ -4,6 +4,7 @@
 //! shared layers. Read `app.rs` first: it wires everything.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -11,5 +12,6 @@ pub mod http;
 pub mod identity;
 pub mod regions;
 pub mod seed;
+pub mod shops;
 pub mod telemetry;
 pub mod villages;

@@ -1,25 +1,61 @@
-//! `pasar seed demo`: the five villages of Bantul that founded Pasardesa.id, as one network.
-//! Idempotent: a second run finds the demo data and leaves it alone.
+//! `pasar seed demo`: the five villages of Bantul that founded Pasardesa.id, as one network,
+//! with their people, BUMDes and shops. Idempotent: a second run finds the demo data and leaves
+//! it alone. Every demo account has the password [`DEMO_PASSWORD`]; the README lists them.
 
 use diesel::prelude::*;
 
-use crate::identity::{password, phone, users};
+use crate::identity::tokens::{Caller, Role};
+use crate::identity::{memberships, password, phone, users};
 use crate::regions::import;
-use crate::villages;
+use crate::villages::bumdes::{self, NewBumdes, NewUnit};
+use crate::{shops, villages};
 
-/// The demo password of every demo account (README lists the accounts).
 pub const DEMO_PASSWORD: &str = "pasar-demo-2026";
 pub const DEMO_ADMIN_PHONE: &str = "+6281100000001";
 pub const DEMO_NETWORK: &str = "Pasardesa Bantul";
 
-/// (code, name) of the five founding villages.
-pub const PASARDESA_VILLAGES: [(&str, &str); 5] = [
-    ("34.02.15.2004", "Panggungharjo"),
-    ("34.02.07.2003", "Guwosari"),
-    ("34.02.10.2002", "Sriharjo"),
-    ("34.02.12.2008", "Wirokerten"),
-    ("34.02.16.2004", "Ngestiharjo"),
+/// (code, name, BUMDes name, its units) of the five founding villages.
+pub const PASARDESA_VILLAGES: [(&str, &str, &str, [&str; 2]); 5] = [
+    (
+        "34.02.15.2004",
+        "Panggungharjo",
+        "BUMDes Panggung Lestari",
+        ["Kampoeng Mataraman", "Pengelolaan Sampah"],
+    ),
+    (
+        "34.02.07.2003",
+        "Guwosari",
+        "BUMDes Guwosari Makmur",
+        ["Wisata Goa Selarong", "Toko Desa"],
+    ),
+    (
+        "34.02.10.2002",
+        "Sriharjo",
+        "BUMDes Sriharjo Sejahtera",
+        ["Kerajinan Bambu", "Pertanian Padi"],
+    ),
+    (
+        "34.02.12.2008",
+        "Wirokerten",
+        "BUMDes Wirokerten Mandiri",
+        ["Batik Tulis", "Kuliner Desa"],
+    ),
+    (
+        "34.02.16.2004",
+        "Ngestiharjo",
+        "BUMDes Ngestiharjo Maju",
+        ["Perikanan Lele", "Jasa Desa"],
+    ),
 ];
+
+/// Demo phone of person `n` (1 admin, 2 treasurer, 3 and 4 members) of village `v` (1..=5).
+pub fn demo_phone(v: usize, n: usize) -> String {
+    format!("+628120000{v}0{n}")
+}
+
+fn err(e: crate::http::error::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e}: {:?}", e.problem().errors)
+}
 
 pub fn create_platform_admin(
     conn: &mut PgConnection,
@@ -29,9 +65,9 @@ pub fn create_platform_admin(
 ) -> anyhow::Result<users::User> {
     let phone = phone::normalize(raw_phone).map_err(|m| anyhow::anyhow!("phone: {m}"))?;
     password::validate(plain_password).map_err(|m| anyhow::anyhow!("password: {m}"))?;
-    let name = users::validate_name("name", name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = users::validate_name("name", name).map_err(err)?;
     let hash = password::hash_blocking(plain_password)?;
-    users::create(conn, &phone, &name, &hash, true).map_err(|e| anyhow::anyhow!("{e}"))
+    users::create(conn, &phone, &name, &hash, true).map_err(err)
 }
 
 pub fn demo(conn: &mut PgConnection) -> anyhow::Result<()> {
@@ -46,25 +82,158 @@ pub fn demo(conn: &mut PgConnection) -> anyhow::Result<()> {
         );
     }
     if users::find_by_phone(conn, DEMO_ADMIN_PHONE)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map_err(err)?
         .is_some()
     {
         println!("demo data already present");
         return Ok(());
     }
+    let hash = password::hash_blocking(DEMO_PASSWORD)?;
     conn.transaction::<_, anyhow::Error, _>(|conn| {
         let admin = create_platform_admin(conn, DEMO_ADMIN_PHONE, "Admin Platform", DEMO_PASSWORD)?;
-        let codes: Vec<String> = PASARDESA_VILLAGES
-            .iter()
-            .map(|(c, _)| c.to_string())
-            .collect();
+        let codes: Vec<String> = PASARDESA_VILLAGES.iter().map(|v| v.0.to_string()).collect();
         for code in &codes {
-            villages::onboard(conn, code, Some(admin.id)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            villages::onboard(conn, code, Some(admin.id)).map_err(err)?;
         }
-        villages::create_network(conn, DEMO_NETWORK, &codes, 100)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        villages::create_network(conn, DEMO_NETWORK, &codes, 100).map_err(err)?;
+        for (i, (code, name, bumdes_name, units)) in PASARDESA_VILLAGES.iter().enumerate() {
+            seed_village(conn, &admin, i + 1, code, name, bumdes_name, units, &hash)?;
+        }
         Ok(())
     })?;
-    println!("demo data created; platform admin {DEMO_ADMIN_PHONE}, password {DEMO_PASSWORD}");
+    println!("demo data created; every demo account's password is {DEMO_PASSWORD} (see README)");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seed_village(
+    conn: &mut PgConnection,
+    platform_admin: &users::User,
+    v: usize,
+    code: &str,
+    village_name: &str,
+    bumdes_name: &str,
+    units: &[&str; 2],
+    hash: &str,
+) -> anyhow::Result<()> {
+    let as_platform = Caller {
+        user_id: platform_admin.id,
+        village: code.to_string(),
+        roles: vec![Role::PlatformAdmin],
+    };
+    let people = [
+        ("admin", format!("Admin {village_name}")),
+        ("treasurer", format!("Bendahara {village_name}")),
+        ("member", format!("Warga {village_name} Satu")),
+        ("member", format!("Warga {village_name} Dua")),
+    ];
+    let mut ids = Vec::new();
+    for (n, (role, name)) in people.iter().enumerate() {
+        let m = memberships::add(
+            conn,
+            &as_platform,
+            code,
+            &demo_phone(v, n + 1),
+            name,
+            Some(hash),
+            &[role.to_string()],
+        )
+        .map_err(err)?;
+        ids.push(m.user_id);
+    }
+    let as_admin = Caller {
+        user_id: ids[0],
+        village: code.to_string(),
+        roles: vec![Role::Admin],
+    };
+    village_settings(conn, &as_admin, code)?;
+    let b = bumdes::create(
+        conn,
+        &as_admin,
+        code,
+        &NewBumdes {
+            name: bumdes_name.to_string(),
+            kind: "desa".into(),
+            legal_number: Some(format!("AHU-{:04}.AH.01.33.2021", 1000 + v)),
+            partner_village_codes: vec![],
+        },
+    )
+    .map_err(err)?;
+    let mut unit_ids = Vec::new();
+    for u in units {
+        let unit = bumdes::add_unit(
+            conn,
+            &as_admin,
+            b.bumdes.id,
+            &NewUnit {
+                name: u.to_string(),
+                sector: None,
+            },
+        )
+        .map_err(err)?;
+        unit_ids.push(unit.id);
+    }
+    let shop_specs = [
+        (
+            ids[2],
+            format!("Lapak {}", units[0]),
+            "bumdes_unit",
+            Some(unit_ids[0]),
+        ),
+        (ids[3], format!("UMKM Warga {village_name}"), "umkm", None),
+        (
+            ids[2],
+            format!("Kelompok Tani {village_name}"),
+            "group",
+            None,
+        ),
+    ];
+    for (operator, name, kind, unit) in shop_specs {
+        let as_member = Caller {
+            user_id: operator,
+            village: code.to_string(),
+            roles: vec![Role::Member],
+        };
+        let shop = shops::apply(
+            conn,
+            &as_member,
+            code,
+            &shops::ShopApplication {
+                name,
+                description: format!("Produk asli Desa {village_name}, Bantul."),
+                kind: kind.to_string(),
+                bumdes_unit_id: unit,
+            },
+        )
+        .map_err(err)?;
+        shops::update(
+            conn,
+            &as_member,
+            shop.id,
+            &shops::ShopUpdate {
+                name: None,
+                description: None,
+                delivery_fee_village_idr: Some(5_000),
+                delivery_fee_other_idr: Some(15_000),
+                pickup: Some(true),
+            },
+        )
+        .map_err(err)?;
+        shops::decide(conn, &as_admin, shop.id, shops::Decision::Approve, None).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn village_settings(conn: &mut PgConnection, as_admin: &Caller, code: &str) -> anyhow::Result<()> {
+    villages::update(
+        conn,
+        as_admin,
+        code,
+        &villages::VillageUpdate {
+            idm_status: Some(Some("mandiri".into())),
+            village_share_bps: Some(200),
+        },
+    )
+    .map_err(err)?;
     Ok(())
 }

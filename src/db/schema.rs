@@ -53,8 +53,132 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    memberships (user_id, village_code) {
+        user_id -> Uuid,
+        village_code -> Text,
+        roles -> Array<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        family_id -> Uuid,
+        user_id -> Uuid,
+        village_code -> Text,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    login_attempts (bucket, window_start) {
+        bucket -> Text,
+        window_start -> Timestamptz,
+        attempts -> Int4,
+    }
+}
+
+diesel::table! {
+    bumdes (id) {
+        id -> Uuid,
+        village_code -> Text,
+        name -> Text,
+        kind -> Text,
+        legal_number -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    bumdes_villages (bumdes_id, village_code) {
+        bumdes_id -> Uuid,
+        village_code -> Text,
+    }
+}
+
+diesel::table! {
+    bumdes_units (id) {
+        id -> Uuid,
+        bumdes_id -> Uuid,
+        village_code -> Text,
+        name -> Text,
+        sector -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    shops (id) {
+        id -> Uuid,
+        village_code -> Text,
+        name -> Text,
+        description -> Text,
+        kind -> Text,
+        bumdes_unit_id -> Nullable<Uuid>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        delivery_fee_village_idr -> Int8,
+        delivery_fee_other_idr -> Int8,
+        pickup -> Bool,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    shop_operators (shop_id, user_id) {
+        shop_id -> Uuid,
+        user_id -> Uuid,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Uuid,
+        actor_id -> Nullable<Uuid>,
+        village_code -> Nullable<Text>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> villages (village_code));
+diesel::joinable!(shop_operators -> shops (shop_id));
+diesel::joinable!(shop_operators -> users (user_id));
+diesel::joinable!(bumdes_units -> bumdes (bumdes_id));
+diesel::joinable!(bumdes_villages -> bumdes (bumdes_id));
 diesel::joinable!(villages -> regions (code));
 diesel::joinable!(network_villages -> networks (network_id));
 diesel::joinable!(network_villages -> villages (village_code));
 
-diesel::allow_tables_to_appear_in_same_query!(regions, users, villages, networks, network_villages);
+diesel::allow_tables_to_appear_in_same_query!(
+    regions,
+    users,
+    villages,
+    networks,
+    network_villages,
+    memberships,
+    refresh_tokens,
+    login_attempts,
+    bumdes,
+    bumdes_villages,
+    bumdes_units,
+    shops,
+    shop_operators,
+    audit_log,
+);

@@ -103,6 +103,16 @@ fn join_path(parent: &str, name: &str) -> String {
     }
 }
 
+/// For PATCH fields where `null` clears and absence keeps: absent → `None`, `null` →
+/// `Some(None)`, a value → `Some(Some(v))`. Use with `#[serde(default)]`.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(de).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

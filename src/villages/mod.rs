@@ -6,8 +6,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub mod bumdes;
+pub mod routes;
+
+use crate::audit;
 use crate::db::schema::{network_villages, networks, regions, villages};
-use crate::http::error::{Error, Result, on_constraint};
+use crate::http::error::{Error, FieldError, Result, on_constraint};
+use crate::http::pagination::{Page, page};
+use crate::identity::tokens::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = villages)]
@@ -88,35 +94,25 @@ pub fn get(conn: &mut PgConnection, code: &str) -> Result<Village> {
         .first(conn)?)
 }
 
-/// Creates a network of onboarded villages.
-pub fn create_network(
+fn validate_network(
     conn: &mut PgConnection,
     name: &str,
-    village_codes: &[String],
     network_fee_bps: i32,
-) -> Result<Network> {
-    let name = name.trim();
+    village_codes: &[String],
+) -> Result<(String, i32, Vec<String>)> {
+    let name = name.trim().to_string();
     let mut errors = Vec::new();
     if name.is_empty() || name.chars().count() > 100 {
-        errors.push(crate::http::error::FieldError::new(
-            "name",
-            "1 to 100 characters",
-        ));
+        errors.push(FieldError::new("name", "1 to 100 characters"));
     }
     if !(0..=10_000).contains(&network_fee_bps) {
-        errors.push(crate::http::error::FieldError::new(
-            "network_fee_bps",
-            "0 to 10000",
-        ));
+        errors.push(FieldError::new("network_fee_bps", "0 to 10000"));
     }
     let mut codes = village_codes.to_vec();
     codes.sort();
     codes.dedup();
     if codes.is_empty() || codes.len() > 1000 {
-        errors.push(crate::http::error::FieldError::new(
-            "village_codes",
-            "1 to 1000 villages",
-        ));
+        errors.push(FieldError::new("village_codes", "1 to 1000 villages"));
     }
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
@@ -125,24 +121,33 @@ pub fn create_network(
         .filter(villages::code.eq_any(&codes))
         .select(villages::code)
         .load(conn)?;
-    let missing: Vec<&String> = codes.iter().filter(|c| !known.contains(c)).collect();
+    let missing: Vec<&str> = codes
+        .iter()
+        .filter(|c| !known.contains(c))
+        .map(|s| s.as_str())
+        .collect();
     if !missing.is_empty() {
         return Err(Error::field(
             "village_codes",
-            format!(
-                "not onboarded: {}",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("not onboarded: {}", missing.join(", ")),
         ));
     }
+    Ok((name, network_fee_bps, codes))
+}
+
+/// Creates a network of onboarded villages.
+pub fn create_network(
+    conn: &mut PgConnection,
+    name: &str,
+    village_codes: &[String],
+    network_fee_bps: i32,
+) -> Result<Network> {
+    let (name, network_fee_bps, codes) =
+        validate_network(conn, name, network_fee_bps, village_codes)?;
     let row: NetworkRow = diesel::insert_into(networks::table)
         .values((
             networks::id.eq(Uuid::now_v7()),
-            networks::name.eq(name),
+            networks::name.eq(&name),
             networks::network_fee_bps.eq(network_fee_bps),
         ))
         .returning(NetworkRow::as_returning())
@@ -169,4 +174,229 @@ pub fn create_network(
         network: row,
         village_codes: codes,
     })
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VillageUpdate {
+    /// sangat_tertinggal, tertinggal, berkembang, maju, mandiri, or null to clear.
+    #[serde(default, deserialize_with = "crate::http::extract::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub idm_status: Option<Option<String>>,
+    /// 0..=10000 basis points of each completed sale for the village (PADes).
+    pub village_share_bps: Option<i32>,
+}
+
+/// Who may change a village's settings: its admins, through a token of it.
+fn authorize_admin(conn: &mut PgConnection, caller: &Caller, code: &str) -> Result<Village> {
+    let village = get(conn, code)?;
+    if !caller.is_village_admin(code) {
+        return Err(Error::Forbidden(
+            "only this village's admins change its settings".into(),
+        ));
+    }
+    Ok(village)
+}
+
+pub fn update(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    code: &str,
+    u: &VillageUpdate,
+) -> Result<Village> {
+    let mut errors = Vec::new();
+    if let Some(Some(s)) = &u.idm_status
+        && !IDM_STATUSES.contains(&s.as_str())
+    {
+        errors.push(FieldError::new(
+            "idm_status",
+            format!("one of {}", IDM_STATUSES.join(", ")),
+        ));
+    }
+    if let Some(bps) = u.village_share_bps
+        && !(0..=10_000).contains(&bps)
+    {
+        errors.push(FieldError::new("village_share_bps", "0 to 10000"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let before = authorize_admin(conn, caller, code)?;
+    let after: Village = diesel::update(villages::table.find(code))
+        .set((
+            villages::idm_status.eq(u.idm_status.clone().unwrap_or(before.idm_status.clone())),
+            villages::village_share_bps.eq(u.village_share_bps.unwrap_or(before.village_share_bps)),
+            villages::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Village::as_returning())
+        .get_result(conn)?;
+    audit::record(
+        conn,
+        audit::Record {
+            actor: Some(caller.user_id),
+            village: Some(code),
+            action: "village.update",
+            entity_type: "village",
+            entity_id: code.to_string(),
+            before: audit::snapshot(&before),
+            after: audit::snapshot(&after),
+        },
+    )?;
+    Ok(after)
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    region_prefix: Option<&str>,
+    limit: i64,
+    after: Option<String>,
+) -> Result<Page<Village>> {
+    let mut q = villages::table
+        .select(Village::as_select())
+        .order(villages::code)
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(p) = region_prefix {
+        crate::regions::validate_code("region", p)?;
+        q = q.filter(
+            villages::code
+                .eq(p.to_string())
+                .or(villages::code.like(format!("{p}.%"))),
+        );
+    }
+    if let Some(a) = after {
+        q = q.filter(villages::code.gt(a));
+    }
+    Ok(page(q.load(conn)?, limit, |v| v.code.clone(), |v| v))
+}
+
+pub fn get_network(conn: &mut PgConnection, id: Uuid) -> Result<Network> {
+    let row: NetworkRow = networks::table
+        .find(id)
+        .select(NetworkRow::as_select())
+        .first(conn)?;
+    let village_codes = network_villages::table
+        .filter(network_villages::network_id.eq(id))
+        .select(network_villages::village_code)
+        .order(network_villages::village_code)
+        .load(conn)?;
+    Ok(Network {
+        network: row,
+        village_codes,
+    })
+}
+
+pub fn list_networks(
+    conn: &mut PgConnection,
+    limit: i64,
+    after: Option<Uuid>,
+) -> Result<Page<Network>> {
+    let mut q = networks::table
+        .select(networks::id)
+        .order(networks::id)
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(networks::id.gt(a));
+    }
+    let ids: Vec<Uuid> = q.load(conn)?;
+    let pg = page(ids, limit, |id| *id, |id| id);
+    let items = pg
+        .items
+        .into_iter()
+        .map(|id| get_network(conn, id))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Page {
+        items,
+        next_cursor: pg.next_cursor,
+    })
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkUpdate {
+    pub name: Option<String>,
+    pub network_fee_bps: Option<i32>,
+    /// Replaces the member villages.
+    pub village_codes: Option<Vec<String>>,
+}
+
+/// Platform admins change networks (fees, members).
+pub fn update_network(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    u: &NetworkUpdate,
+) -> Result<Network> {
+    let before = get_network(conn, id)?;
+    require_platform_admin(caller)?;
+    let name = u.name.clone().unwrap_or(before.network.name.clone());
+    let fee = u.network_fee_bps.unwrap_or(before.network.network_fee_bps);
+    let codes = u
+        .village_codes
+        .clone()
+        .unwrap_or(before.village_codes.clone());
+    let (name, fee, codes) = validate_network(conn, &name, fee, &codes)?;
+    diesel::update(networks::table.find(id))
+        .set((
+            networks::name.eq(&name),
+            networks::network_fee_bps.eq(fee),
+            networks::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .map_err(|e| {
+            on_constraint(e, |c| {
+                (c == "networks_name_key")
+                    .then(|| Error::conflict("a network with this name already exists"))
+            })
+        })?;
+    diesel::delete(
+        network_villages::table
+            .filter(network_villages::network_id.eq(id))
+            .filter(network_villages::village_code.ne_all(&codes)),
+    )
+    .execute(conn)?;
+    let rows: Vec<_> = codes
+        .iter()
+        .map(|c| {
+            (
+                network_villages::network_id.eq(id),
+                network_villages::village_code.eq(c),
+            )
+        })
+        .collect();
+    diesel::insert_into(network_villages::table)
+        .values(&rows)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let after = get_network(conn, id)?;
+    audit::record(
+        conn,
+        audit::Record {
+            actor: Some(caller.user_id),
+            village: None,
+            action: "network.update",
+            entity_type: "network",
+            entity_id: id.to_string(),
+            before: audit::snapshot(&before),
+            after: audit::snapshot(&after),
+        },
+    )?;
+    Ok(after)
+}
+
+pub fn require_platform_admin(caller: &Caller) -> Result<()> {
+    if caller.is_platform_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("platform admins only".into()))
+    }
+}
+
+/// Networks a village belongs to (its "local" trade partners).
+pub fn network_ids_of(conn: &mut PgConnection, village: &str) -> Result<Vec<Uuid>> {
+    Ok(network_villages::table
+        .filter(network_villages::village_code.eq(village))
+        .select(network_villages::network_id)
+        .load(conn)?)
 }

@@ -2,6 +2,7 @@
 //! loaded with regions once, and talks to a real server over HTTP on a random port.
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod proxy;
 
 use std::sync::OnceLock;

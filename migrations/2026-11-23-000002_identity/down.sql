@@ -1,0 +1,9 @@
+DROP TABLE audit_log;
+DROP TABLE shop_operators;
+DROP TABLE shops;
+DROP TABLE bumdes_units;
+DROP TABLE bumdes_villages;
+DROP TABLE bumdes;
+DROP TABLE login_attempts;
+DROP TABLE refresh_tokens;
+DROP TABLE memberships;

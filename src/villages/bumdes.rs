@@ -1,0 +1,245 @@
+//! BUMDes (Badan Usaha Milik Desa, PP 11/2021): village-owned enterprises and their business
+//! units (unit usaha). Kind `desa` serves one village; `bersama` (BUMDes Bersama) is owned by
+//! several villages, the creating village leading it.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit;
+use crate::db::schema::{bumdes, bumdes_units, bumdes_villages, villages};
+use crate::http::error::{Error, FieldError, Result};
+use crate::identity::tokens::Caller;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = bumdes_units)]
+pub struct Unit {
+    pub id: Uuid,
+    pub bumdes_id: Uuid,
+    pub village_code: String,
+    pub name: String,
+    pub sector: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = bumdes)]
+pub struct BumdesRow {
+    pub id: Uuid,
+    /// The lead village.
+    pub village_code: String,
+    pub name: String,
+    /// `desa` or `bersama`.
+    pub kind: String,
+    pub legal_number: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Bumdes {
+    #[serde(flatten)]
+    pub bumdes: BumdesRow,
+    /// Every owning village, the lead included.
+    pub village_codes: Vec<String>,
+    pub units: Vec<Unit>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBumdes {
+    pub name: String,
+    /// `desa` or `bersama`.
+    pub kind: String,
+    /// Registration number (badan hukum), if any.
+    pub legal_number: Option<String>,
+    /// For `bersama`: the other owning villages (onboarded).
+    #[serde(default)]
+    pub partner_village_codes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUnit {
+    pub name: String,
+    /// e.g. perdagangan, pertanian, wisata, jasa.
+    pub sector: Option<String>,
+}
+
+fn text(field: &str, v: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
+    let v = v.trim();
+    if v.is_empty() || v.chars().count() > max {
+        errors.push(FieldError::new(field, format!("1 to {max} characters")));
+    }
+    v.to_string()
+}
+
+pub fn get(conn: &mut PgConnection, id: Uuid) -> Result<Bumdes> {
+    let row: BumdesRow = bumdes::table
+        .find(id)
+        .select(BumdesRow::as_select())
+        .first(conn)?;
+    let village_codes = bumdes_villages::table
+        .filter(bumdes_villages::bumdes_id.eq(id))
+        .select(bumdes_villages::village_code)
+        .order(bumdes_villages::village_code)
+        .load(conn)?;
+    let units = bumdes_units::table
+        .filter(bumdes_units::bumdes_id.eq(id))
+        .select(Unit::as_select())
+        .order(bumdes_units::id)
+        .load(conn)?;
+    Ok(Bumdes {
+        bumdes: row,
+        village_codes,
+        units,
+    })
+}
+
+/// BUMDes a village owns or co-owns.
+pub fn list_for_village(conn: &mut PgConnection, village: &str) -> Result<Vec<Bumdes>> {
+    crate::villages::get(conn, village)?;
+    let ids: Vec<Uuid> = bumdes_villages::table
+        .filter(bumdes_villages::village_code.eq(village))
+        .select(bumdes_villages::bumdes_id)
+        .order(bumdes_villages::bumdes_id)
+        .load(conn)?;
+    ids.into_iter().map(|id| get(conn, id)).collect()
+}
+
+pub fn create(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    village: &str,
+    b: &NewBumdes,
+) -> Result<Bumdes> {
+    crate::villages::get(conn, village)?;
+    if !caller.is_village_admin(village) {
+        return Err(Error::Forbidden(
+            "only this village's admins register its BUMDes".into(),
+        ));
+    }
+    let mut errors = Vec::new();
+    let name = text("name", &b.name, 150, &mut errors);
+    let legal = b
+        .legal_number
+        .as_deref()
+        .map(|l| text("legal_number", l, 100, &mut errors));
+    let mut partners: Vec<String> = b
+        .partner_village_codes
+        .iter()
+        .filter(|c| c.as_str() != village)
+        .cloned()
+        .collect();
+    partners.sort();
+    partners.dedup();
+    match b.kind.as_str() {
+        "desa" if !partners.is_empty() => errors.push(FieldError::new(
+            "partner_village_codes",
+            "a BUMDes of kind desa has no partner villages",
+        )),
+        "bersama" if partners.is_empty() => errors.push(FieldError::new(
+            "partner_village_codes",
+            "a BUMDes Bersama needs at least one partner village",
+        )),
+        "desa" | "bersama" => {}
+        _ => errors.push(FieldError::new("kind", "desa or bersama")),
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let known: i64 = villages::table
+        .filter(villages::code.eq_any(&partners))
+        .count()
+        .get_result(conn)?;
+    if known as usize != partners.len() {
+        return Err(Error::field(
+            "partner_village_codes",
+            "every partner village must be onboarded",
+        ));
+    }
+    let id = Uuid::now_v7();
+    diesel::insert_into(bumdes::table)
+        .values((
+            bumdes::id.eq(id),
+            bumdes::village_code.eq(village),
+            bumdes::name.eq(&name),
+            bumdes::kind.eq(&b.kind),
+            bumdes::legal_number.eq(legal),
+        ))
+        .execute(conn)?;
+    let owners: Vec<_> = std::iter::once(village.to_string())
+        .chain(partners)
+        .map(|c| {
+            (
+                bumdes_villages::bumdes_id.eq(id),
+                bumdes_villages::village_code.eq(c),
+            )
+        })
+        .collect();
+    diesel::insert_into(bumdes_villages::table)
+        .values(&owners)
+        .execute(conn)?;
+    let created = get(conn, id)?;
+    audit::record(
+        conn,
+        audit::Record {
+            actor: Some(caller.user_id),
+            village: Some(village),
+            action: "bumdes.create",
+            entity_type: "bumdes",
+            entity_id: id.to_string(),
+            before: None,
+            after: audit::snapshot(&created),
+        },
+    )?;
+    Ok(created)
+}
+
+pub fn add_unit(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    bumdes_id: Uuid,
+    u: &NewUnit,
+) -> Result<Unit> {
+    let b = get(conn, bumdes_id)?;
+    if !caller.is_village_admin(&b.bumdes.village_code) {
+        return Err(Error::Forbidden(
+            "only the lead village's admins add units".into(),
+        ));
+    }
+    let mut errors = Vec::new();
+    let name = text("name", &u.name, 150, &mut errors);
+    let sector = u
+        .sector
+        .as_deref()
+        .map(|s| text("sector", s, 50, &mut errors));
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let unit: Unit = diesel::insert_into(bumdes_units::table)
+        .values((
+            bumdes_units::id.eq(Uuid::now_v7()),
+            bumdes_units::bumdes_id.eq(bumdes_id),
+            bumdes_units::village_code.eq(&b.bumdes.village_code),
+            bumdes_units::name.eq(&name),
+            bumdes_units::sector.eq(sector),
+        ))
+        .returning(Unit::as_returning())
+        .get_result(conn)?;
+    audit::record(
+        conn,
+        audit::Record {
+            actor: Some(caller.user_id),
+            village: Some(&b.bumdes.village_code),
+            action: "bumdes.add_unit",
+            entity_type: "bumdes_unit",
+            entity_id: unit.id.to_string(),
+            before: None,
+            after: audit::snapshot(&unit),
+        },
+    )?;
+    Ok(unit)
+}
