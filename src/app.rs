@@ -17,7 +17,7 @@ use crate::http::middleware::{self, TimeLimit};
 use crate::identity::password::Hasher;
 use crate::identity::ratelimit::LoginLimits;
 use crate::identity::tokens::{SharedKeys, TokenKeys};
-use crate::{http, identity, regions, shops, villages};
+use crate::{catalog, http, identity, regions, shops, villages};
 
 /// Shared, immutable state handed to every handler.
 #[derive(Clone)]
@@ -44,6 +44,7 @@ pub struct AppState {
         (name = "villages", description = "Onboarded villages, their members, settings and audit log"),
         (name = "networks", description = "Networks of villages that trade together"),
         (name = "bumdes", description = "Village-owned enterprises (BUMDes) and their units"),
+        (name = "catalog", description = "Products, stock, search and offline sync"),
         (name = "shops", description = "Shops (lapak): application, approval, operators, delivery settings"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
@@ -84,6 +85,7 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .configure(identity::routes::configure)
         .configure(villages::routes::configure)
         .configure(shops::routes::configure)
+        .configure(catalog::routes::configure)
 }
 
 /// The OpenAPI document, as served at `/openapi.yaml` and printed by `pasar openapi`.

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -50,7 +50,7 @@ pub const PASARDESA_VILLAGES: [(&str, &str, &str, [&str; 2]); 5] = [
 
 /// Demo phone of person `n` (1 admin, 2 treasurer, 3 and 4 members) of village `v` (1..=5).
 pub fn demo_phone(v: usize, n: usize) -> String {
-    format!("+628120000{v}0{n}")
+    format!("+6281200{v}000{n}")
 }
 
 fn err(e: crate::http::error::Error) -> anyhow::Error {

@@ -156,6 +156,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    categories (slug) {
+        slug -> Text,
+        name -> Text,
+        position -> Int4,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> Uuid,
+        shop_id -> Uuid,
+        village_code -> Text,
+        name -> Text,
+        description -> Text,
+        category -> Text,
+        unit -> Text,
+        price_idr -> Int8,
+        discount_kind -> Nullable<Text>,
+        discount_value -> Nullable<Int8>,
+        final_price_idr -> Int8,
+        stock -> Int4,
+        weight_grams -> Nullable<Int4>,
+        photo_urls -> Array<Text>,
+        certifications -> Array<Text>,
+        flagship -> Bool,
+        status -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stock_adjustments (id) {
+        id -> Uuid,
+        product_id -> Uuid,
+        delta -> Int4,
+        stock_after -> Int4,
+        reason -> Text,
+        actor_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(products -> shops (shop_id));
+diesel::joinable!(stock_adjustments -> products (product_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> villages (village_code));
 diesel::joinable!(shop_operators -> shops (shop_id));
@@ -181,4 +228,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     shops,
     shop_operators,
     audit_log,
+    categories,
+    products,
+    stock_adjustments,
 );

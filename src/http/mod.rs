@@ -38,3 +38,36 @@ pub fn query_config() -> web::QueryConfig {
         .into()
     })
 }
+
+/// `If-Match` of a request for a resource whose `ETag` is `"v{version}"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    Absent,
+    Any,
+    /// The version named; `None` when the tag is not one of ours (it can match nothing).
+    Version(Option<i32>),
+}
+
+pub fn if_match(req: &HttpRequest) -> IfMatch {
+    let Some(v) = req.headers().get(actix_web::http::header::IF_MATCH) else { return IfMatch::Absent };
+    let v = v.to_str().unwrap_or("").trim();
+    if v == "*" {
+        return IfMatch::Any;
+    }
+    IfMatch::Version(parse_version_tag(v))
+}
+
+/// Does `If-None-Match` name this version (or `*`)?
+pub fn if_none_match(req: &HttpRequest, version: i32) -> bool {
+    req.headers()
+        .get(actix_web::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|tag| tag.trim() == "*" || parse_version_tag(tag.trim()) == Some(version))
+        })
+}
+
+fn parse_version_tag(tag: &str) -> Option<i32> {
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    tag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
+}

@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit;
-use crate::db::schema::{bumdes_units, bumdes_villages, memberships, shop_operators, shops, users};
+use crate::db::schema::{
+    bumdes_units, bumdes_villages, memberships, products, shop_operators, shops, users,
+};
 use crate::http::error::{Error, FieldError, Result, on_constraint};
 use crate::http::pagination::{Page, page};
 use crate::identity::tokens::Caller;
@@ -276,6 +278,10 @@ pub fn decide(
             before.status
         )));
     };
+    // Products' availability changed with the shop: touch them so offline phones sync it.
+    diesel::update(products::table.filter(products::shop_id.eq(id)))
+        .set(products::updated_at.eq(diesel::dsl::now))
+        .execute(conn)?;
     audit::record(
         conn,
         audit::Record {
