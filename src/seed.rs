@@ -8,7 +8,7 @@ use crate::identity::tokens::{Caller, Role};
 use crate::identity::{memberships, password, phone, users};
 use crate::regions::import;
 use crate::villages::bumdes::{self, NewBumdes, NewUnit};
-use crate::{shops, villages};
+use crate::{catalog, shops, villages};
 
 pub const DEMO_PASSWORD: &str = "pasar-demo-2026";
 pub const DEMO_ADMIN_PHONE: &str = "+6281100000001";
@@ -188,7 +188,7 @@ fn seed_village(
             None,
         ),
     ];
-    for (operator, name, kind, unit) in shop_specs {
+    for (shop_index, (operator, name, kind, unit)) in shop_specs.into_iter().enumerate() {
         let as_member = Caller {
             user_id: operator,
             village: code.to_string(),
@@ -220,6 +220,223 @@ fn seed_village(
         )
         .map_err(err)?;
         shops::decide(conn, &as_admin, shop.id, shops::Decision::Approve, None).map_err(err)?;
+        seed_products(conn, &as_member, shop.id, v, shop_index, village_name)?;
+    }
+    Ok(())
+}
+
+/// (name, category, unit, price, description) of typical village products of Bantul.
+const DEMO_PRODUCTS: [(&str, &str, &str, i64, &str); 24] = [
+    (
+        "Kopi Robusta Bubuk",
+        "kopi-teh",
+        "pack",
+        35_000,
+        "Kopi robusta petik merah, disangrai dan digiling di desa.",
+    ),
+    (
+        "Kopi Arabika Menoreh",
+        "kopi-teh",
+        "pack",
+        55_000,
+        "Biji kopi arabika dari lereng Menoreh, sangrai medium.",
+    ),
+    (
+        "Teh Rosela Kering",
+        "kopi-teh",
+        "pack",
+        25_000,
+        "Kelopak rosela kering untuk seduhan segar.",
+    ),
+    (
+        "Beras Menthik Wangi",
+        "beras-palawija",
+        "kg",
+        15_000,
+        "Beras pulen dan wangi dari sawah desa.",
+    ),
+    (
+        "Beras Merah Organik",
+        "beras-palawija",
+        "kg",
+        22_000,
+        "Beras merah tanpa pestisida kimia.",
+    ),
+    (
+        "Jagung Pipil Kering",
+        "beras-palawija",
+        "kg",
+        7_000,
+        "Jagung pipil untuk pakan dan olahan.",
+    ),
+    (
+        "Batik Tulis Motif Parang",
+        "batik-tenun",
+        "pcs",
+        350_000,
+        "Batik tulis pewarna alam, kain katun primisima.",
+    ),
+    (
+        "Batik Cap Sido Mukti",
+        "batik-tenun",
+        "pcs",
+        150_000,
+        "Batik cap motif klasik Yogyakarta.",
+    ),
+    (
+        "Kerajinan Bambu Tempat Tisu",
+        "kerajinan",
+        "pcs",
+        45_000,
+        "Anyaman bambu halus buatan perajin desa.",
+    ),
+    (
+        "Caping Anyaman Bambu",
+        "kerajinan",
+        "pcs",
+        30_000,
+        "Caping petani dari bambu apus.",
+    ),
+    (
+        "Besek Bambu Isi 10",
+        "kerajinan",
+        "pack",
+        20_000,
+        "Besek bambu ramah lingkungan untuk hantaran.",
+    ),
+    (
+        "Keripik Tempe Sagu",
+        "olahan-pangan",
+        "pack",
+        12_000,
+        "Keripik tempe renyah, digoreng dengan minyak baru.",
+    ),
+    (
+        "Peyek Kacang",
+        "olahan-pangan",
+        "pack",
+        15_000,
+        "Rempeyek kacang tanah gurih.",
+    ),
+    (
+        "Geplak Bantul",
+        "olahan-pangan",
+        "pack",
+        20_000,
+        "Geplak kelapa manis khas Bantul.",
+    ),
+    (
+        "Bakpia Kacang Hijau",
+        "olahan-pangan",
+        "pack",
+        30_000,
+        "Bakpia isi kacang hijau, 20 biji.",
+    ),
+    (
+        "Lele Segar",
+        "perikanan",
+        "kg",
+        26_000,
+        "Lele hidup dari kolam desa, dipanen pagi hari.",
+    ),
+    (
+        "Nila Merah Segar",
+        "perikanan",
+        "kg",
+        35_000,
+        "Ikan nila merah segar.",
+    ),
+    (
+        "Abon Lele",
+        "perikanan",
+        "pack",
+        40_000,
+        "Abon ikan lele tanpa pengawet.",
+    ),
+    (
+        "Telur Ayam Kampung",
+        "peternakan",
+        "pcs",
+        2_500,
+        "Telur ayam kampung dari peternak desa.",
+    ),
+    (
+        "Madu Klanceng",
+        "jamu-herbal",
+        "botol",
+        120_000,
+        "Madu lebah klanceng murni.",
+    ),
+    (
+        "Bayam Hijau",
+        "sayur-buah",
+        "ikat",
+        3_000,
+        "Bayam segar dipetik pagi.",
+    ),
+    (
+        "Cabai Rawit Merah",
+        "sayur-buah",
+        "kg",
+        45_000,
+        "Cabai rawit merah pedas.",
+    ),
+    (
+        "Pisang Raja",
+        "sayur-buah",
+        "lusin",
+        25_000,
+        "Pisang raja matang pohon.",
+    ),
+    (
+        "Gula Jawa Kelapa",
+        "sembako",
+        "kg",
+        28_000,
+        "Gula kelapa cetak dari penderes desa.",
+    ),
+];
+
+fn seed_products(
+    conn: &mut PgConnection,
+    operator: &Caller,
+    shop: uuid::Uuid,
+    v: usize,
+    shop_index: usize,
+    village_name: &str,
+) -> anyhow::Result<()> {
+    // Each shop carries 16 of the 24 products, starting at a different place per village and shop.
+    for k in 0..16 {
+        let (name, category, unit, price, description) =
+            DEMO_PRODUCTS[(v * 5 + shop_index * 8 + k) % DEMO_PRODUCTS.len()];
+        let variation = ((v * 7 + shop_index * 3 + k) % 5) as i64 * 500;
+        catalog::create(
+            conn,
+            operator,
+            shop,
+            &catalog::NewProduct {
+                name: format!("{name} {village_name}"),
+                description: description.to_string(),
+                category: category.to_string(),
+                unit: unit.to_string(),
+                price_idr: price + variation,
+                discount: (k % 6 == 0).then_some(catalog::product::Discount {
+                    kind: catalog::product::DiscountKind::Percent,
+                    value: 10,
+                }),
+                stock: ((v + k * 13) % 60) as i64,
+                weight_grams: Some(250 + (k as i64 % 4) * 250),
+                photo_urls: vec![format!("https://images.pasar.id/demo/{}.jpg", k + 1)],
+                certifications: if category == "olahan-pangan" {
+                    vec!["pirt".into(), "halal".into()]
+                } else {
+                    vec![]
+                },
+                flagship: k == 0,
+                status: None,
+            },
+        )
+        .map_err(err)?;
     }
     Ok(())
 }

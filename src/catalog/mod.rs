@@ -74,7 +74,10 @@ pub struct Product {
 
 impl Product {
     pub fn from_row(r: ProductRow, shop_active: bool) -> Self {
-        let discount = match (r.discount_kind.as_deref().and_then(DiscountKind::parse), r.discount_value) {
+        let discount = match (
+            r.discount_kind.as_deref().and_then(DiscountKind::parse),
+            r.discount_value,
+        ) {
             (Some(kind), Some(value)) => Some(Discount { kind, value }),
             _ => None,
         };
@@ -171,12 +174,24 @@ pub struct ProductUpdate {
 }
 
 fn check_category(conn: &mut PgConnection, slug: &str) -> Result<()> {
-    let exists: bool = diesel::select(diesel::dsl::exists(categories::table.find(slug))).get_result(conn)?;
-    if exists { Ok(()) } else { Err(Error::field("category", "unknown category; see GET /api/v1/categories")) }
+    let exists: bool =
+        diesel::select(diesel::dsl::exists(categories::table.find(slug))).get_result(conn)?;
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::field(
+            "category",
+            "unknown category; see GET /api/v1/categories",
+        ))
+    }
 }
 
 fn shop_is_active(conn: &mut PgConnection, shop: Uuid) -> Result<bool> {
-    Ok(shops::table.find(shop).select(shops::status).first::<String>(conn)? == "active")
+    Ok(shops::table
+        .find(shop)
+        .select(shops::status)
+        .first::<String>(conn)?
+        == "active")
 }
 
 /// Operators of the shop (and its village admin) manage its products.
@@ -184,7 +199,12 @@ fn managed_shop(conn: &mut PgConnection, caller: &Caller, shop: Uuid) -> Result<
     shop_domain::load_managed(conn, caller, shop, true)
 }
 
-pub fn create(conn: &mut PgConnection, caller: &Caller, shop_id: Uuid, p: &NewProduct) -> Result<Product> {
+pub fn create(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    shop_id: Uuid,
+    p: &NewProduct,
+) -> Result<Product> {
     let mut errors = Vec::new();
     let name = product::validate_text("name", &p.name, 1, 150, &mut errors);
     let description = product::validate_text("description", &p.description, 0, 5000, &mut errors);
@@ -236,12 +256,17 @@ pub fn create(conn: &mut PgConnection, caller: &Caller, shop_id: Uuid, p: &NewPr
 /// A product as `caller` may see it: drafts and products of shops that are not active only to
 /// those who manage the shop; hidden is 404.
 pub fn get(conn: &mut PgConnection, caller: Option<&Caller>, id: Uuid) -> Result<Product> {
-    let row: ProductRow = products::table.find(id).select(ProductRow::as_select()).first(conn)?;
+    let row: ProductRow = products::table
+        .find(id)
+        .select(ProductRow::as_select())
+        .first(conn)?;
     let shop_active = shop_is_active(conn, row.shop_id)?;
     let public = shop_active && row.status != "draft";
     if !public {
         let manages = match caller {
-            Some(c) => shop_domain::load(conn, Some(c), row.shop_id).map(|(_, a)| a.manage()).unwrap_or(false),
+            Some(c) => shop_domain::load(conn, Some(c), row.shop_id)
+                .map(|(_, a)| a.manage())
+                .unwrap_or(false),
             None => false,
         };
         if !manages {
@@ -253,12 +278,26 @@ pub fn get(conn: &mut PgConnection, caller: Option<&Caller>, id: Uuid) -> Result
 
 /// Loads for change: the caller must manage the shop, and (with `expected_version`) the product
 /// must not have changed since the client read it.
-fn load_for_update(conn: &mut PgConnection, caller: &Caller, id: Uuid, expected_version: Option<i32>) -> Result<ProductRow> {
-    let row: ProductRow = products::table.find(id).select(ProductRow::as_select()).for_update().first(conn)?;
-    let (_, access) = shop_domain::load(conn, Some(caller), row.shop_id).map_err(|_| Error::NotFound)?;
+fn load_for_update(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    expected_version: Option<i32>,
+) -> Result<ProductRow> {
+    let row: ProductRow = products::table
+        .find(id)
+        .select(ProductRow::as_select())
+        .for_update()
+        .first(conn)?;
+    let (_, access) =
+        shop_domain::load(conn, Some(caller), row.shop_id).map_err(|_| Error::NotFound)?;
     if !access.manage() {
         // Public products are visible, so say why; drafts stay hidden.
-        return Err(if row.status == "draft" { Error::NotFound } else { Error::Forbidden("only this shop's operators change its products".into()) });
+        return Err(if row.status == "draft" {
+            Error::NotFound
+        } else {
+            Error::Forbidden("only this shop's operators change its products".into())
+        });
     }
     if let Some(v) = expected_version
         && v != row.version
@@ -268,12 +307,30 @@ fn load_for_update(conn: &mut PgConnection, caller: &Caller, id: Uuid, expected_
     Ok(row)
 }
 
-pub fn update(conn: &mut PgConnection, caller: &Caller, id: Uuid, expected_version: i32, u: &ProductUpdate) -> Result<Product> {
+pub fn update(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    expected_version: i32,
+    u: &ProductUpdate,
+) -> Result<Product> {
     let before = load_for_update(conn, caller, id, Some(expected_version))?;
     let mut errors = Vec::new();
-    let name = u.name.as_deref().map(|n| product::validate_text("name", n, 1, 150, &mut errors)).unwrap_or(before.name.clone());
-    let description = u.description.as_deref().map(|d| product::validate_text("description", d, 0, 5000, &mut errors)).unwrap_or(before.description.clone());
-    let unit = u.unit.as_deref().map(|x| product::validate_unit(x, &mut errors)).unwrap_or(before.unit.clone());
+    let name = u
+        .name
+        .as_deref()
+        .map(|n| product::validate_text("name", n, 1, 150, &mut errors))
+        .unwrap_or(before.name.clone());
+    let description = u
+        .description
+        .as_deref()
+        .map(|d| product::validate_text("description", d, 0, 5000, &mut errors))
+        .unwrap_or(before.description.clone());
+    let unit = u
+        .unit
+        .as_deref()
+        .map(|x| product::validate_unit(x, &mut errors))
+        .unwrap_or(before.unit.clone());
     let price = u.price_idr.unwrap_or(before.price_idr);
     if u.price_idr.is_some() {
         product::validate_price(price, &mut errors);
@@ -294,13 +351,24 @@ pub fn update(conn: &mut PgConnection, caller: &Caller, id: Uuid, expected_versi
         Some(None) => None,
         None => before.weight_grams,
     };
-    let photos = u.photo_urls.as_deref().map(|p| product::validate_photos(p, &mut errors)).unwrap_or(before.photo_urls.clone());
-    let certs = u.certifications.as_deref().map(|c| product::validate_certifications(c, &mut errors)).unwrap_or(before.certifications.clone());
+    let photos = u
+        .photo_urls
+        .as_deref()
+        .map(|p| product::validate_photos(p, &mut errors))
+        .unwrap_or(before.photo_urls.clone());
+    let certs = u
+        .certifications
+        .as_deref()
+        .map(|c| product::validate_certifications(c, &mut errors))
+        .unwrap_or(before.certifications.clone());
     let status = u.status.clone().unwrap_or(before.status.clone());
     if !product::STATUSES.contains(&status.as_str()) {
         errors.push(FieldError::new("status", "active, inactive or archived"));
     } else if !product::status_change_allowed(&before.status, &status) {
-        errors.push(FieldError::new("status", format!("a {} product cannot become {status}", before.status)));
+        errors.push(FieldError::new(
+            "status",
+            format!("a {} product cannot become {status}", before.status),
+        ));
     }
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
@@ -332,13 +400,21 @@ pub fn update(conn: &mut PgConnection, caller: &Caller, id: Uuid, expected_versi
 }
 
 /// Deleting archives: the product leaves the catalogue but stays for orders and sync.
-pub fn archive(conn: &mut PgConnection, caller: &Caller, id: Uuid, expected_version: Option<i32>) -> Result<()> {
+pub fn archive(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    expected_version: Option<i32>,
+) -> Result<()> {
     let before = load_for_update(conn, caller, id, expected_version)?;
     if before.status == "archived" {
         return Ok(());
     }
     diesel::update(products::table.find(id))
-        .set((products::status.eq("archived"), products::version.eq(products::version + 1)))
+        .set((
+            products::status.eq("archived"),
+            products::version.eq(products::version + 1),
+        ))
         .execute(conn)?;
     audit::record(
         conn,
@@ -378,20 +454,33 @@ pub struct Adjustment {
 
 /// Changes stock by `delta` with one conditional update (never below zero, whatever runs at the
 /// same time) and records why.
-pub fn adjust_stock(conn: &mut PgConnection, caller: &Caller, id: Uuid, a: &NewAdjustment) -> Result<Adjustment> {
+pub fn adjust_stock(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    a: &NewAdjustment,
+) -> Result<Adjustment> {
     let mut errors = Vec::new();
     if a.delta == 0 || a.delta.abs() > product::MAX_STOCK {
-        errors.push(FieldError::new("delta", format!("non-zero, at most {} either way", product::MAX_STOCK)));
+        errors.push(FieldError::new(
+            "delta",
+            format!("non-zero, at most {} either way", product::MAX_STOCK),
+        ));
     }
     let reason = product::validate_text("reason", &a.reason, 1, 500, &mut errors);
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
     // Authorization without holding the row lock: the update below is the concurrency guard.
-    let shop: Uuid = products::table.find(id).select(products::shop_id).first(conn)?;
+    let shop: Uuid = products::table
+        .find(id)
+        .select(products::shop_id)
+        .first(conn)?;
     let (_, access) = shop_domain::load(conn, Some(caller), shop).map_err(|_| Error::NotFound)?;
     if !access.manage() {
-        return Err(Error::Forbidden("only this shop's operators adjust its stock".into()));
+        return Err(Error::Forbidden(
+            "only this shop's operators adjust its stock".into(),
+        ));
     }
     let delta = a.delta as i32;
     let stock_after: Option<i32> = diesel::update(
@@ -402,12 +491,17 @@ pub fn adjust_stock(conn: &mut PgConnection, caller: &Caller, id: Uuid, a: &NewA
             // Both are at most 10^9, so the sum fits an INTEGER.
             .filter((products::stock + delta).le(product::MAX_STOCK as i32)),
     )
-    .set((products::stock.eq(products::stock + delta), products::version.eq(products::version + 1)))
+    .set((
+        products::stock.eq(products::stock + delta),
+        products::version.eq(products::version + 1),
+    ))
     .returning(products::stock)
     .get_result(conn)
     .optional()?;
     let Some(stock_after) = stock_after else {
-        return Err(Error::conflict("stock would go below zero (or the product is archived)"));
+        return Err(Error::conflict(
+            "stock would go below zero (or the product is archived)",
+        ));
     };
     Ok(diesel::insert_into(stock_adjustments::table)
         .values((
@@ -422,11 +516,22 @@ pub fn adjust_stock(conn: &mut PgConnection, caller: &Caller, id: Uuid, a: &NewA
         .get_result(conn)?)
 }
 
-pub fn adjustments(conn: &mut PgConnection, caller: &Caller, id: Uuid, limit: i64, before: Option<Uuid>) -> Result<Page<Adjustment>> {
-    let shop: Uuid = products::table.find(id).select(products::shop_id).first(conn)?;
+pub fn adjustments(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    limit: i64,
+    before: Option<Uuid>,
+) -> Result<Page<Adjustment>> {
+    let shop: Uuid = products::table
+        .find(id)
+        .select(products::shop_id)
+        .first(conn)?;
     let (_, access) = shop_domain::load(conn, Some(caller), shop).map_err(|_| Error::NotFound)?;
     if !access.manage() {
-        return Err(Error::Forbidden("only this shop's operators read its stock history".into()));
+        return Err(Error::Forbidden(
+            "only this shop's operators read its stock history".into(),
+        ));
     }
     let mut q = stock_adjustments::table
         .filter(stock_adjustments::product_id.eq(id))

@@ -11,8 +11,10 @@ pub const MAX_STOCK: i64 = 1_000_000_000;
 pub const MAX_PHOTOS: usize = 5;
 pub const MAX_CERTIFICATIONS: usize = 10;
 /// Units sellers pick from; anything else is a custom unit of at most 20 characters.
-pub const KNOWN_UNITS: [&str; 12] =
-    ["kg", "gram", "liter", "ml", "pcs", "ikat", "pack", "karung", "botol", "lusin", "porsi", "paket"];
+pub const KNOWN_UNITS: [&str; 12] = [
+    "kg", "gram", "liter", "ml", "pcs", "ikat", "pack", "karung", "botol", "lusin", "porsi",
+    "paket",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,26 +53,36 @@ impl DiscountKind {
 pub fn final_price(price_idr: i64, discount: Option<Discount>) -> i64 {
     let cut = match discount {
         None => 0,
-        Some(Discount { kind: DiscountKind::Percent, value }) => {
+        Some(Discount {
+            kind: DiscountKind::Percent,
+            value,
+        }) => {
             // i128: price × percent cannot overflow.
             ((price_idr as i128 * value as i128) / 100) as i64
         }
-        Some(Discount { kind: DiscountKind::Amount, value }) => value,
+        Some(Discount {
+            kind: DiscountKind::Amount,
+            value,
+        }) => value,
     };
     (price_idr - cut).max(1)
 }
 
 pub fn validate_price(price: i64, errors: &mut Vec<FieldError>) {
     if !(MIN_PRICE_IDR..=MAX_PRICE_IDR).contains(&price) {
-        errors.push(FieldError::new("price_idr", format!("{MIN_PRICE_IDR} to {MAX_PRICE_IDR} rupiah")));
+        errors.push(FieldError::new(
+            "price_idr",
+            format!("{MIN_PRICE_IDR} to {MAX_PRICE_IDR} rupiah"),
+        ));
     }
 }
 
 pub fn validate_discount(price: i64, d: &Discount, errors: &mut Vec<FieldError>) {
     match d.kind {
-        DiscountKind::Percent if !(1..=99).contains(&d.value) => {
-            errors.push(FieldError::new("discount.value", "a percent discount is 1 to 99"))
-        }
+        DiscountKind::Percent if !(1..=99).contains(&d.value) => errors.push(FieldError::new(
+            "discount.value",
+            "a percent discount is 1 to 99",
+        )),
         DiscountKind::Amount if d.value < 1 || d.value >= price => errors.push(FieldError::new(
             "discount.value",
             "an amount discount is at least 1 and less than price_idr",
@@ -79,11 +91,20 @@ pub fn validate_discount(price: i64, d: &Discount, errors: &mut Vec<FieldError>)
     }
 }
 
-pub fn validate_text(field: &str, v: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) -> String {
+pub fn validate_text(
+    field: &str,
+    v: &str,
+    min: usize,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> String {
     let v = v.trim();
     let n = v.chars().count();
     if n < min || n > max || v.chars().any(|c| c.is_control() && c != '\n') {
-        errors.push(FieldError::new(field, format!("{min} to {max} characters, no control characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("{min} to {max} characters, no control characters"),
+        ));
     }
     v.to_string()
 }
@@ -110,13 +131,20 @@ pub fn validate_weight(w: i64, errors: &mut Vec<FieldError>) {
 
 pub fn validate_photos(urls: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     if urls.len() > MAX_PHOTOS {
-        errors.push(FieldError::new("photo_urls", format!("at most {MAX_PHOTOS} photos")));
+        errors.push(FieldError::new(
+            "photo_urls",
+            format!("at most {MAX_PHOTOS} photos"),
+        ));
     }
     for (i, u) in urls.iter().enumerate() {
         let ok = u.len() <= 2048
-            && url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
+            && url::Url::parse(u)
+                .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
         if !ok {
-            errors.push(FieldError::new(format!("photo_urls[{i}]"), "an http or https URL"));
+            errors.push(FieldError::new(
+                format!("photo_urls[{i}]"),
+                "an http or https URL",
+            ));
         }
     }
     urls.to_vec()
@@ -125,13 +153,19 @@ pub fn validate_photos(urls: &[String], errors: &mut Vec<FieldError>) -> Vec<Str
 /// Certifications (halal, pirt, organik, sni, bpom, …): lower-case words, deduplicated.
 pub fn validate_certifications(certs: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     if certs.len() > MAX_CERTIFICATIONS {
-        errors.push(FieldError::new("certifications", format!("at most {MAX_CERTIFICATIONS}")));
+        errors.push(FieldError::new(
+            "certifications",
+            format!("at most {MAX_CERTIFICATIONS}"),
+        ));
     }
     let mut out = Vec::new();
     for (i, c) in certs.iter().enumerate() {
         let c = c.trim().to_lowercase();
         if c.is_empty() || c.chars().count() > 40 || c.chars().any(|ch| ch.is_control()) {
-            errors.push(FieldError::new(format!("certifications[{i}]"), "1 to 40 characters"));
+            errors.push(FieldError::new(
+                format!("certifications[{i}]"),
+                "1 to 40 characters",
+            ));
         }
         if !out.contains(&c) {
             out.push(c);
@@ -159,10 +193,16 @@ mod tests {
     use super::*;
 
     fn pct(v: i64) -> Option<Discount> {
-        Some(Discount { kind: DiscountKind::Percent, value: v })
+        Some(Discount {
+            kind: DiscountKind::Percent,
+            value: v,
+        })
     }
     fn amt(v: i64) -> Option<Discount> {
-        Some(Discount { kind: DiscountKind::Amount, value: v })
+        Some(Discount {
+            kind: DiscountKind::Amount,
+            value: v,
+        })
     }
 
     #[test]
@@ -185,13 +225,55 @@ mod tests {
             validate_discount(price, &d, &mut e);
             e.is_empty()
         };
-        assert!(check(1000, Discount { kind: DiscountKind::Percent, value: 1 }));
-        assert!(check(1000, Discount { kind: DiscountKind::Percent, value: 99 }));
-        assert!(!check(1000, Discount { kind: DiscountKind::Percent, value: 0 }));
-        assert!(!check(1000, Discount { kind: DiscountKind::Percent, value: 100 }));
-        assert!(check(1000, Discount { kind: DiscountKind::Amount, value: 999 }));
-        assert!(!check(1000, Discount { kind: DiscountKind::Amount, value: 1000 }));
-        assert!(!check(1000, Discount { kind: DiscountKind::Amount, value: 0 }));
+        assert!(check(
+            1000,
+            Discount {
+                kind: DiscountKind::Percent,
+                value: 1
+            }
+        ));
+        assert!(check(
+            1000,
+            Discount {
+                kind: DiscountKind::Percent,
+                value: 99
+            }
+        ));
+        assert!(!check(
+            1000,
+            Discount {
+                kind: DiscountKind::Percent,
+                value: 0
+            }
+        ));
+        assert!(!check(
+            1000,
+            Discount {
+                kind: DiscountKind::Percent,
+                value: 100
+            }
+        ));
+        assert!(check(
+            1000,
+            Discount {
+                kind: DiscountKind::Amount,
+                value: 999
+            }
+        ));
+        assert!(!check(
+            1000,
+            Discount {
+                kind: DiscountKind::Amount,
+                value: 1000
+            }
+        ));
+        assert!(!check(
+            1000,
+            Discount {
+                kind: DiscountKind::Amount,
+                value: 0
+            }
+        ));
     }
 
     #[test]
@@ -203,11 +285,21 @@ mod tests {
         validate_unit("satuan-yang-terlalu-panjang", &mut e);
         assert_eq!(e[0].field, "unit");
         let mut e = Vec::new();
-        validate_photos(&["https://x.id/a.jpg".into(), "ftp://x.id/b".into(), "nope".into()], &mut e);
+        validate_photos(
+            &[
+                "https://x.id/a.jpg".into(),
+                "ftp://x.id/b".into(),
+                "nope".into(),
+            ],
+            &mut e,
+        );
         let fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["photo_urls[1]", "photo_urls[2]"]);
         let mut e = Vec::new();
-        assert_eq!(validate_certifications(&["Halal".into(), "halal".into(), "PIRT".into()], &mut e), ["halal", "pirt"]);
+        assert_eq!(
+            validate_certifications(&["Halal".into(), "halal".into(), "PIRT".into()], &mut e),
+            ["halal", "pirt"]
+        );
     }
 
     #[test]

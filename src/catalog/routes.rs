@@ -36,7 +36,9 @@ fn with_etag(mut res: actix_web::HttpResponseBuilder, p: &Product) -> HttpRespon
 #[get("/categories")]
 async fn list_categories(state: web::Data<AppState>) -> Result<HttpResponse> {
     let list = db::run(&state.pool, super::categories).await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=3600")).json(list))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .json(list))
 }
 
 /// Add a product to a shop (its operators or the village admin).
@@ -60,7 +62,10 @@ async fn create_product(
     body: Json<NewProduct>,
 ) -> Result<HttpResponse> {
     let shop = id.into_inner();
-    let p = db::transaction(&state.pool, move |conn| super::create(conn, &caller, shop, &body.0)).await?;
+    let p = db::transaction(&state.pool, move |conn| {
+        super::create(conn, &caller, shop, &body.0)
+    })
+    .await?;
     Ok(with_etag(HttpResponse::Created(), &p))
 }
 
@@ -89,7 +94,10 @@ async fn shop_products(
     q: web::Query<ShopProductsQuery>,
 ) -> Result<HttpResponse> {
     let q = q.into_inner();
-    let paging = PageParams { limit: q.limit, cursor: q.cursor };
+    let paging = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
     let limit = paging.limit()?;
     let before = paging.cursor::<Uuid>()?;
     let shop = id.into_inner();
@@ -113,7 +121,10 @@ async fn search_products(
     q: web::Query<ProductQuery>,
 ) -> Result<HttpResponse> {
     let q = q.into_inner();
-    let page = db::run(&state.pool, move |conn| super::search::search(conn, caller.0.as_ref(), &q)).await?;
+    let page = db::run(&state.pool, move |conn| {
+        super::search::search(conn, caller.0.as_ref(), &q)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -135,9 +146,14 @@ async fn get_product(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let p = db::run(&state.pool, move |conn| super::get(conn, caller.0.as_ref(), id)).await?;
+    let p = db::run(&state.pool, move |conn| {
+        super::get(conn, caller.0.as_ref(), id)
+    })
+    .await?;
     if if_none_match(&req, p.version) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, p.etag())).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, p.etag()))
+            .finish());
     }
     Ok(with_etag(HttpResponse::Ok(), &p))
 }
@@ -167,7 +183,9 @@ async fn update_product(
 ) -> Result<HttpResponse> {
     let expected = match if_match(&req) {
         IfMatch::Absent => {
-            return Err(Error::PreconditionRequired("send If-Match with the product's ETag".into()));
+            return Err(Error::PreconditionRequired(
+                "send If-Match with the product's ETag".into(),
+            ));
         }
         IfMatch::Any => None,
         IfMatch::Version(None) => return Err(Error::PreconditionFailed),
@@ -205,7 +223,10 @@ async fn archive_product(
         IfMatch::Version(v) => v,
     };
     let id = id.into_inner();
-    db::transaction(&state.pool, move |conn| super::archive(conn, &caller, id, expected)).await?;
+    db::transaction(&state.pool, move |conn| {
+        super::archive(conn, &caller, id, expected)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -225,7 +246,10 @@ async fn adjust_stock(
     body: Json<NewAdjustment>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let a = db::transaction(&state.pool, move |conn| super::adjust_stock(conn, &caller, id, &body.0)).await?;
+    let a = db::transaction(&state.pool, move |conn| {
+        super::adjust_stock(conn, &caller, id, &body.0)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(a))
 }
 
@@ -246,6 +270,9 @@ async fn stock_history(
     let limit = paging.limit()?;
     let before = paging.cursor::<Uuid>()?;
     let id = id.into_inner();
-    let page = db::run(&state.pool, move |conn| super::adjustments(conn, &caller, id, limit, before)).await?;
+    let page = db::run(&state.pool, move |conn| {
+        super::adjustments(conn, &caller, id, limit, before)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }

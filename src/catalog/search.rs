@@ -113,7 +113,10 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
-        Self { query: diesel::sql_query("").into_boxed(), n: 0 }
+        Self {
+            query: diesel::sql_query("").into_boxed(),
+            n: 0,
+        }
     }
     fn sql(mut self, s: &str) -> Self {
         self.query = self.query.sql(s);
@@ -128,7 +131,10 @@ impl Builder {
     {
         self.n += 1;
         let placeholder = format!("${}", self.n);
-        self.query = self.query.sql(template.replace('?', &placeholder)).bind::<ST, V>(value);
+        self.query = self
+            .query
+            .sql(template.replace('?', &placeholder))
+            .bind::<ST, V>(value);
         self
     }
 }
@@ -139,14 +145,21 @@ const COLUMNS: &str = "p.id, p.shop_id, p.village_code, p.name, p.description, p
 
 fn validate(q: &ProductQuery, signed_in: bool) -> Result<(Sort, Option<String>)> {
     let mut errors = Vec::new();
-    let text = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let text =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         errors.push(FieldError::new("q", "at most 200 characters"));
     }
     if let Some(r) = &q.region
         && crate::regions::code_level(r).is_none()
     {
-        errors.push(FieldError::new("region", "a region code like 34, 34.02, 34.02.15 or 34.02.15.2004"));
+        errors.push(FieldError::new(
+            "region",
+            "a region code like 34, 34.02, 34.02.15 or 34.02.15.2004",
+        ));
     }
     for (field, v) in [("min_price", q.min_price), ("max_price", q.max_price)] {
         if let Some(p) = v
@@ -168,7 +181,10 @@ fn validate(q: &ProductQuery, signed_in: bool) -> Result<(Sort, Option<String>)>
             }
             Some(sort) => sort,
             None => {
-                errors.push(FieldError::new("sort", "relevance, price_asc, price_desc, newest or local"));
+                errors.push(FieldError::new(
+                    "sort",
+                    "relevance, price_asc, price_desc, newest or local",
+                ));
                 Sort::Newest
             }
         },
@@ -191,11 +207,18 @@ fn validate(q: &ProductQuery, signed_in: bool) -> Result<(Sort, Option<String>)>
             ("sort", q.sort.is_some()),
         ] {
             if set {
-                errors.push(FieldError::new(field, "not combinable with updated_since (sync)"));
+                errors.push(FieldError::new(
+                    field,
+                    "not combinable with updated_since (sync)",
+                ));
             }
         }
     }
-    if errors.is_empty() { Ok((sort, text)) } else { Err(Error::Validation(errors)) }
+    if errors.is_empty() {
+        Ok((sort, text))
+    } else {
+        Err(Error::Validation(errors))
+    }
 }
 
 /// Time before which every product change is committed and visible: the start of the oldest
@@ -219,13 +242,24 @@ pub fn sync_watermark(conn: &mut PgConnection) -> Result<DateTime<Utc>> {
 
 fn region_clause(b: Builder, region: &str) -> Builder {
     b.bind::<Text, _>(" AND (p.village_code = ?", region.to_string())
-        .bind::<Text, _>(" OR p.village_code LIKE ?)", format!("{}.%", crate::regions::like_escape(region)))
+        .bind::<Text, _>(
+            " OR p.village_code LIKE ?)",
+            format!("{}.%", crate::regions::like_escape(region)),
+        )
 }
 
 /// Catalogue search (public, active products of active shops) or, with `updated_since`, sync.
-pub fn search(conn: &mut PgConnection, caller: Option<&Caller>, q: &ProductQuery) -> Result<ProductPage> {
+pub fn search(
+    conn: &mut PgConnection,
+    caller: Option<&Caller>,
+    q: &ProductQuery,
+) -> Result<ProductPage> {
     let (sort, text) = validate(q, caller.is_some())?;
-    let limit = crate::http::pagination::PageParams { limit: q.limit, cursor: None }.limit()?;
+    let limit = crate::http::pagination::PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
     let cursor: Option<Key> = q.cursor.as_deref().map(decode_cursor).transpose()?;
     if let Some(since) = q.updated_since {
         return sync(conn, q, since, limit, cursor);
@@ -235,24 +269,45 @@ pub fn search(conn: &mut PgConnection, caller: Option<&Caller>, q: &ProductQuery
         Some(c) if sort == Sort::Local => {
             use crate::db::schema::network_villages as nv;
             let ids = crate::villages::network_ids_of(conn, &c.village)?;
-            nv::table.filter(nv::network_id.eq_any(ids)).select(nv::village_code).distinct().load(conn)?
+            nv::table
+                .filter(nv::network_id.eq_any(ids))
+                .select(nv::village_code)
+                .distinct()
+                .load(conn)?
         }
         _ => Vec::new(),
     };
-    let mut b = Builder::new().sql(&format!("SELECT * FROM (SELECT {COLUMNS}, s.status = 'active' AS shop_active, "));
+    let mut b = Builder::new().sql(&format!(
+        "SELECT * FROM (SELECT {COLUMNS}, s.status = 'active' AS shop_active, "
+    ));
     b = match &text {
         Some(t) => b
-            .bind::<Text, _>("(ts_rank(p.search, websearch_to_tsquery('indonesian', ?))", t.clone())
-            .bind::<Text, _>(" + similarity(lower(p.name), ?))::float8 AS score, ", t.to_lowercase()),
+            .bind::<Text, _>(
+                "(ts_rank(p.search, websearch_to_tsquery('indonesian', ?))",
+                t.clone(),
+            )
+            .bind::<Text, _>(
+                " + similarity(lower(p.name), ?))::float8 AS score, ",
+                t.to_lowercase(),
+            ),
         None => b.sql("0::float8 AS score, "),
     };
     b = match caller {
         Some(c) if sort == Sort::Local => b
             .bind::<Text, _>("CASE WHEN p.village_code = ? THEN 0", c.village.clone())
             .bind::<Array<Text>, _>(" WHEN p.village_code = ANY(?) THEN 1", networks_villages)
-            .bind::<Text, _>(" WHEN left(p.village_code, 8) = ? THEN 2", c.village.chars().take(8).collect::<String>())
-            .bind::<Text, _>(" WHEN left(p.village_code, 5) = ? THEN 3", c.village.chars().take(5).collect::<String>())
-            .bind::<Text, _>(" WHEN left(p.village_code, 2) = ? THEN 4 ELSE 5 END AS bucket", c.village.chars().take(2).collect::<String>()),
+            .bind::<Text, _>(
+                " WHEN left(p.village_code, 8) = ? THEN 2",
+                c.village.chars().take(8).collect::<String>(),
+            )
+            .bind::<Text, _>(
+                " WHEN left(p.village_code, 5) = ? THEN 3",
+                c.village.chars().take(5).collect::<String>(),
+            )
+            .bind::<Text, _>(
+                " WHEN left(p.village_code, 2) = ? THEN 4 ELSE 5 END AS bucket",
+                c.village.chars().take(2).collect::<String>(),
+            ),
         _ => b.sql("0 AS bucket"),
     };
     b = b.sql(" FROM products p JOIN shops s ON s.id = p.shop_id WHERE p.status = 'active' AND s.status = 'active'");
@@ -287,15 +342,16 @@ pub fn search(conn: &mut PgConnection, caller: Option<&Caller>, q: &ProductQuery
     b = b.sql(") x WHERE TRUE");
     b = match (sort, cursor) {
         (_, None) => b,
-        (Sort::Relevance, Some(Key::R { f, id })) => {
-            b.bind::<Float8, _>(" AND (x.score < ?", f).bind::<Float8, _>(" OR (x.score = ?", f).bind::<SqlUuid, _>(" AND x.id < ?))", id)
-        }
-        (Sort::PriceAsc, Some(Key::Pa { p, id })) => {
-            b.bind::<BigInt, _>(" AND (x.final_price_idr, x.id) > (?", p).bind::<SqlUuid, _>(", ?)", id)
-        }
-        (Sort::PriceDesc, Some(Key::Pd { p, id })) => {
-            b.bind::<BigInt, _>(" AND (x.final_price_idr, x.id) < (?", p).bind::<SqlUuid, _>(", ?)", id)
-        }
+        (Sort::Relevance, Some(Key::R { f, id })) => b
+            .bind::<Float8, _>(" AND (x.score < ?", f)
+            .bind::<Float8, _>(" OR (x.score = ?", f)
+            .bind::<SqlUuid, _>(" AND x.id < ?))", id),
+        (Sort::PriceAsc, Some(Key::Pa { p, id })) => b
+            .bind::<BigInt, _>(" AND (x.final_price_idr, x.id) > (?", p)
+            .bind::<SqlUuid, _>(", ?)", id),
+        (Sort::PriceDesc, Some(Key::Pd { p, id })) => b
+            .bind::<BigInt, _>(" AND (x.final_price_idr, x.id) < (?", p)
+            .bind::<SqlUuid, _>(", ?)", id),
         (Sort::Newest, Some(Key::N { id })) => b.bind::<SqlUuid, _>(" AND x.id < ?", id),
         (Sort::Local, Some(Key::L { b: bucket, f, id })) => b
             .bind::<Int4, _>(" AND (x.bucket > ?", bucket)
@@ -321,17 +377,30 @@ pub fn search(conn: &mut PgConnection, caller: Option<&Caller>, q: &ProductQuery
             let id = h.product.id;
             encode_cursor(&match sort {
                 Sort::Relevance => Key::R { f: h.score, id },
-                Sort::PriceAsc => Key::Pa { p: h.product.final_price_idr, id },
-                Sort::PriceDesc => Key::Pd { p: h.product.final_price_idr, id },
+                Sort::PriceAsc => Key::Pa {
+                    p: h.product.final_price_idr,
+                    id,
+                },
+                Sort::PriceDesc => Key::Pd {
+                    p: h.product.final_price_idr,
+                    id,
+                },
                 Sort::Newest => Key::N { id },
-                Sort::Local => Key::L { b: h.bucket, f: h.score, id },
+                Sort::Local => Key::L {
+                    b: h.bucket,
+                    f: h.score,
+                    id,
+                },
             })
         })
     } else {
         None
     };
     Ok(ProductPage {
-        items: hits.into_iter().map(|h| Product::from_row(h.product, h.shop_active)).collect(),
+        items: hits
+            .into_iter()
+            .map(|h| Product::from_row(h.product, h.shop_active))
+            .collect(),
         next_cursor,
         sync_until: None,
     })
@@ -351,10 +420,17 @@ fn sync(
     b = match cursor {
         None => b.bind::<Timestamptz, _>(" AND p.updated_at >= ?", since),
         Some(Key::S { t, id }) => {
-            let t = DateTime::from_timestamp_micros(t).ok_or_else(|| Error::field("cursor", "not a cursor returned by this API"))?;
-            b.bind::<Timestamptz, _>(" AND (p.updated_at, p.id) > (?", t).bind::<SqlUuid, _>(", ?)", id)
+            let t = DateTime::from_timestamp_micros(t)
+                .ok_or_else(|| Error::field("cursor", "not a cursor returned by this API"))?;
+            b.bind::<Timestamptz, _>(" AND (p.updated_at, p.id) > (?", t)
+                .bind::<SqlUuid, _>(", ?)", id)
         }
-        Some(_) => return Err(Error::field("cursor", "this cursor belongs to a search, not a sync")),
+        Some(_) => {
+            return Err(Error::field(
+                "cursor",
+                "this cursor belongs to a search, not a sync",
+            ));
+        }
     };
     if let Some(s) = q.shop {
         b = b.bind::<SqlUuid, _>(" AND p.shop_id = ?", s);
@@ -362,17 +438,27 @@ fn sync(
     if let Some(r) = &q.region {
         b = region_clause(b, r);
     }
-    b = b.sql(" ORDER BY p.updated_at, p.id").bind::<BigInt, _>(" LIMIT ?", limit + 1);
+    b = b
+        .sql(" ORDER BY p.updated_at, p.id")
+        .bind::<BigInt, _>(" LIMIT ?", limit + 1);
     let mut hits: Vec<Hit> = b.query.load(conn)?;
     let has_more = hits.len() as i64 > limit;
     hits.truncate(limit as usize);
     let next_cursor = if has_more {
-        hits.last().map(|h| encode_cursor(&Key::S { t: h.product.updated_at.timestamp_micros(), id: h.product.id }))
+        hits.last().map(|h| {
+            encode_cursor(&Key::S {
+                t: h.product.updated_at.timestamp_micros(),
+                id: h.product.id,
+            })
+        })
     } else {
         None
     };
     Ok(ProductPage {
-        items: hits.into_iter().map(|h| Product::from_row(h.product, h.shop_active)).collect(),
+        items: hits
+            .into_iter()
+            .map(|h| Product::from_row(h.product, h.shop_active))
+            .collect(),
         next_cursor,
         sync_until: Some(until),
     })
@@ -392,7 +478,10 @@ pub fn for_managers(
     if let Some(st) = status
         && !super::product::STATUSES.contains(&st)
     {
-        return Err(Error::field("status", "draft, active, inactive or archived"));
+        return Err(Error::field(
+            "status",
+            "draft, active, inactive or archived",
+        ));
     }
     let mut query = products::table
         .filter(products::shop_id.eq(shop))
@@ -407,7 +496,12 @@ pub fn for_managers(
         query = query.filter(products::id.lt(b));
     }
     let active = s.status == "active";
-    Ok(crate::http::pagination::page(query.load(conn)?, limit, |r| r.id, |r| Product::from_row(r, active)))
+    Ok(crate::http::pagination::page(
+        query.load(conn)?,
+        limit,
+        |r| r.id,
+        |r| Product::from_row(r, active),
+    ))
 }
 
 #[cfg(test)]
@@ -418,10 +512,19 @@ mod tests {
     fn cursor_keys_round_trip() {
         let id = Uuid::now_v7();
         for k in [
-            Key::R { f: 0.123_456_789_012_345_67, id },
-            Key::Pa { p: 2_000_000_000, id },
+            Key::R {
+                f: 0.123_456_789_012_345_67,
+                id,
+            },
+            Key::Pa {
+                p: 2_000_000_000,
+                id,
+            },
             Key::L { b: 3, f: 0.0, id },
-            Key::S { t: 1_763_900_000_123_456, id },
+            Key::S {
+                t: 1_763_900_000_123_456,
+                id,
+            },
         ] {
             let back: Key = decode_cursor(&encode_cursor(&k)).unwrap();
             assert_eq!(back, k);
@@ -436,7 +539,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(validate(&q(None, None), true).unwrap().0, Sort::Local);
-        assert_eq!(validate(&q(Some("kopi"), None), false).unwrap().0, Sort::Relevance);
+        assert_eq!(
+            validate(&q(Some("kopi"), None), false).unwrap().0,
+            Sort::Relevance
+        );
         assert_eq!(validate(&q(None, None), false).unwrap().0, Sort::Newest);
         assert!(validate(&q(None, Some("local")), false).is_err());
         assert!(validate(&q(None, Some("relevance")), false).is_err());

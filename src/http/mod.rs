@@ -49,7 +49,9 @@ pub enum IfMatch {
 }
 
 pub fn if_match(req: &HttpRequest) -> IfMatch {
-    let Some(v) = req.headers().get(actix_web::http::header::IF_MATCH) else { return IfMatch::Absent };
+    let Some(v) = req.headers().get(actix_web::http::header::IF_MATCH) else {
+        return IfMatch::Absent;
+    };
     let v = v.to_str().unwrap_or("").trim();
     if v == "*" {
         return IfMatch::Any;
@@ -63,7 +65,8 @@ pub fn if_none_match(req: &HttpRequest, version: i32) -> bool {
         .get(actix_web::http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            v.split(',').any(|tag| tag.trim() == "*" || parse_version_tag(tag.trim()) == Some(version))
+            v.split(',')
+                .any(|tag| tag.trim() == "*" || parse_version_tag(tag.trim()) == Some(version))
         })
 }
 

@@ -192,3 +192,51 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_string()
     }
 }
+
+/// A village with only an operator and one active shop; returns (shop id, operator).
+pub fn selling_village(
+    conn: &mut PgConnection,
+    platform: &Person,
+    code: &str,
+    n: u8,
+) -> (Uuid, Person) {
+    let v = village(conn, platform, code, n);
+    (v.active_shop, v.operator)
+}
+
+/// Creates an active product through the domain function.
+pub fn product(
+    conn: &mut PgConnection,
+    shop: Uuid,
+    operator: &Person,
+    village: &str,
+    name: &str,
+    price: i64,
+    stock: i64,
+) -> Uuid {
+    let as_operator = Caller {
+        user_id: operator.id,
+        village: village.into(),
+        roles: vec![Role::Member],
+    };
+    unwrap(pasar::catalog::create(
+        conn,
+        &as_operator,
+        shop,
+        &pasar::catalog::NewProduct {
+            name: name.into(),
+            description: String::new(),
+            category: "lainnya".into(),
+            unit: "pcs".into(),
+            price_idr: price,
+            discount: None,
+            stock,
+            weight_grams: None,
+            photo_urls: vec![],
+            certifications: vec![],
+            flagship: false,
+            status: None,
+        },
+    ))
+    .id
+}

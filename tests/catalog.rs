@@ -1,0 +1,886 @@
+//! Catalog: product validation, ETags, authorization, search (stemming, typos, filters, local
+//! order), pagination under inserts, offline sync under concurrent changes, stock adjustments.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use common::fixtures::{self, A, B, OUTSIDE};
+use common::{TestApp, spawn_app};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn kopi() -> Value {
+    json!({
+        "name": "Kopi Arabika Menoreh", "description": "Kopi arabika dari lereng Menoreh, sangrai medium.",
+        "category": "kopi-teh", "unit": "pack", "price_idr": 45000, "stock": 30,
+        "discount": {"kind": "percent", "value": 10}, "weight_grams": 250,
+        "photo_urls": ["https://cdn.desa.id/kopi.jpg"], "certifications": ["Halal", "PIRT"], "flagship": true
+    })
+}
+
+#[actix_rt::test]
+async fn create_validates_every_field() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let op = app.login(&w.a.operator.phone, A).await;
+    let url = format!("/api/v1/shops/{}/products", w.a.active_shop);
+    let created = app.post(&url).token(&op).json(&kopi()).send().await;
+    assert_eq!(created.header("etag"), Some("\"v1\""));
+    let p = created.expect(201);
+    assert_eq!(p["final_price_idr"], 40500);
+    assert_eq!(p["village_code"], A);
+    assert_eq!(p["certifications"], json!(["halal", "pirt"]));
+    assert_eq!(p["available"], true);
+
+    let bad: Vec<(&str, Value, &str)> = vec![
+        ("price_idr", json!(0), "price_idr"),
+        ("price_idr", json!(-5000), "price_idr"),
+        ("price_idr", json!(99), "price_idr"),
+        ("price_idr", json!(2_000_000_001i64), "price_idr"),
+        ("price_idr", json!(1e40), "price_idr"),
+        ("price_idr", json!("45000"), "price_idr"),
+        ("price_idr", json!(450.5), "price_idr"),
+        ("stock", json!(-1), "stock"),
+        ("stock", json!(true), "stock"),
+        ("name", json!(""), "name"),
+        ("name", json!("x".repeat(151)), "name"),
+        ("unit", json!("satuan-yang-sangat-panjang"), "unit"),
+        ("category", json!("senjata"), "category"),
+        (
+            "discount",
+            json!({"kind": "percent", "value": 100}),
+            "discount.value",
+        ),
+        (
+            "discount",
+            json!({"kind": "amount", "value": 45000}),
+            "discount.value",
+        ),
+        (
+            "discount",
+            json!({"kind": "gratis", "value": 1}),
+            "discount.kind",
+        ),
+        ("weight_grams", json!(0), "weight_grams"),
+        (
+            "photo_urls",
+            json!(["javascript:alert(1)"]),
+            "photo_urls[0]",
+        ),
+        (
+            "photo_urls",
+            json!([
+                "https://a.id/1",
+                "https://a.id/2",
+                "https://a.id/3",
+                "https://a.id/4",
+                "https://a.id/5",
+                "https://a.id/6"
+            ]),
+            "photo_urls",
+        ),
+        ("status", json!("archived"), "status"),
+        ("colour", json!("red"), "colour"),
+    ];
+    for (field, value, expected) in bad {
+        let mut body = kopi();
+        body[field] = value.clone();
+        let p = app
+            .post(&url)
+            .token(&op)
+            .json(&body)
+            .send()
+            .await
+            .expect_problem(400, "validation");
+        let fields: Vec<&str> = p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&expected), "{field}={value}: {p}");
+    }
+    let mut missing = kopi();
+    missing.as_object_mut().unwrap().remove("price_idr");
+    let p = app
+        .post(&url)
+        .token(&op)
+        .json(&missing)
+        .send()
+        .await
+        .expect_problem(400, "validation");
+    assert_eq!(p["errors"][0]["field"], "price_idr");
+    // Nothing of the rejected requests was written.
+    let count: i64 = app.with_conn(|c| {
+        use diesel::prelude::*;
+        pasar::db::schema::products::table
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(count, 1);
+}
+
+#[actix_rt::test]
+async fn etags_and_optimistic_updates() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let op = app.login(&w.a.operator.phone, A).await;
+    let p = app
+        .post(&format!("/api/v1/shops/{}/products", w.a.active_shop))
+        .token(&op)
+        .json(&kopi())
+        .send()
+        .await
+        .expect(201);
+    let path = format!("/api/v1/products/{}", p["id"].as_str().unwrap());
+    let r = app.get(&path).send().await;
+    let etag = r.header("etag").unwrap().to_string();
+    r.expect(200);
+    let r = app.get(&path).header("if-none-match", &etag).send().await;
+    assert_eq!(r.status.as_u16(), 304);
+    app.patch(&path)
+        .token(&op)
+        .json(&json!({"price_idr": 50000}))
+        .send()
+        .await
+        .expect_problem(428, "precondition-required");
+    let r = app
+        .patch(&path)
+        .token(&op)
+        .header("if-match", &etag)
+        .json(&json!({"price_idr": 50000, "discount": null}))
+        .send()
+        .await;
+    let new_etag = r.header("etag").unwrap().to_string();
+    let body = r.expect(200);
+    assert_eq!(body["final_price_idr"], 50000);
+    assert_eq!(body["discount"], Value::Null);
+    assert_eq!(new_etag, "\"v2\"");
+    // The old ETag is stale now.
+    app.patch(&path)
+        .token(&op)
+        .header("if-match", &etag)
+        .json(&json!({"price_idr": 1000}))
+        .send()
+        .await
+        .expect_problem(412, "precondition-failed");
+    app.get(&path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect(200);
+    // Stock is not patched: it changes through adjustments with a reason.
+    let p = app
+        .patch(&path)
+        .token(&op)
+        .header("if-match", &new_etag)
+        .json(&json!({"stock": 99}))
+        .send()
+        .await
+        .expect_problem(400, "validation");
+    assert_eq!(p["errors"][0]["field"], "stock");
+    let a = app
+        .post(&format!("{path}/stock-adjustments"))
+        .token(&op)
+        .json(&json!({"delta": -5, "reason": "rusak saat pengiriman"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(a["stock_after"], 25);
+    app.post(&format!("{path}/stock-adjustments"))
+        .token(&op)
+        .json(&json!({"delta": -26, "reason": "hitung ulang"}))
+        .send()
+        .await
+        .expect_problem(409, "conflict");
+    app.post(&format!("{path}/stock-adjustments"))
+        .token(&op)
+        .json(&json!({"delta": 0, "reason": "x"}))
+        .send()
+        .await
+        .expect_problem(400, "validation");
+    let history = app
+        .get(&format!("{path}/stock-adjustments"))
+        .token(&op)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
+    // Archive (delete) keeps it readable, out of the catalogue.
+    app.delete(&path).token(&op).send().await.expect(204);
+    let archived = app.get(&path).send().await.expect(200);
+    assert_eq!(archived["status"], "archived");
+    assert_eq!(archived["available"], false);
+    let list = app.get("/api/v1/products?q=kopi").send().await.expect(200);
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let etag = format!("\"v{}\"", archived["version"]);
+    app.patch(&path)
+        .token(&op)
+        .header("if-match", &etag)
+        .json(&json!({"status": "active"}))
+        .send()
+        .await
+        .expect_problem(400, "validation");
+}
+
+#[actix_rt::test]
+async fn only_the_shops_operators_touch_its_products() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let id = app.with_conn(|c| {
+        fixtures::product(c, w.a.active_shop, &w.a.operator, A, "Gula Aren", 20000, 10)
+    });
+    let path = format!("/api/v1/products/{id}");
+    let before = app.get(&path).send().await.expect(200);
+    // A member of the same village who runs no shop, B's operator, B's admin.
+    let intruders = [
+        app.login(&w.a.member.phone, A).await,
+        app.login(&w.b.operator.phone, B).await,
+        app.login(&w.b.admin.phone, B).await,
+    ];
+    for t in &intruders {
+        let s = app
+            .patch(&path)
+            .token(t)
+            .header("if-match", "\"v1\"")
+            .json(&json!({"price_idr": 100}))
+            .send()
+            .await
+            .status
+            .as_u16();
+        assert!(s == 403 || s == 404, "{s}");
+        let s = app
+            .post(&format!("{path}/stock-adjustments"))
+            .token(t)
+            .json(&json!({"delta": -10, "reason": "curi"}))
+            .send()
+            .await
+            .status
+            .as_u16();
+        assert!(s == 403 || s == 404, "{s}");
+        let s = app.delete(&path).token(t).send().await.status.as_u16();
+        assert!(s == 403 || s == 404, "{s}");
+        let s = app
+            .post(&format!("/api/v1/shops/{}/products", w.a.active_shop))
+            .token(t)
+            .json(&kopi())
+            .send()
+            .await
+            .status
+            .as_u16();
+        assert!(s == 403 || s == 404, "{s}");
+    }
+    assert_eq!(app.get(&path).send().await.expect(200), before);
+    // Drafts are private to the shop.
+    let op = app.login(&w.a.operator.phone, A).await;
+    let mut draft = kopi();
+    draft["status"] = json!("draft");
+    let d = app
+        .post(&format!("/api/v1/shops/{}/products", w.a.active_shop))
+        .token(&op)
+        .json(&draft)
+        .send()
+        .await
+        .expect(201);
+    let dpath = format!("/api/v1/products/{}", d["id"].as_str().unwrap());
+    app.get(&dpath)
+        .send()
+        .await
+        .expect_problem(404, "not-found");
+    app.get(&dpath)
+        .token(&intruders[1])
+        .send()
+        .await
+        .expect_problem(404, "not-found");
+    app.get(&dpath).token(&op).send().await.expect(200);
+    let mine = app
+        .get(&format!(
+            "/api/v1/shops/{}/products?status=draft",
+            w.a.active_shop
+        ))
+        .token(&op)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    app.get(&format!("/api/v1/shops/{}/products", w.a.active_shop))
+        .token(&intruders[0])
+        .send()
+        .await
+        .expect_problem(403, "forbidden");
+}
+
+fn names(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[actix_rt::test]
+async fn search_stems_tolerates_typos_and_filters() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let (outside_shop, outside_op) =
+        app.with_conn(|c| fixtures::selling_village(c, &w.platform, OUTSIDE, 9));
+    app.with_conn(|c| {
+        fixtures::product(
+            c,
+            w.a.active_shop,
+            &w.a.operator,
+            A,
+            "Kopi Arabika Menoreh",
+            45000,
+            5,
+        );
+        fixtures::product(
+            c,
+            w.a.active_shop,
+            &w.a.operator,
+            A,
+            "Kerajinan Bambu Anyaman",
+            75000,
+            0,
+        );
+        fixtures::product(
+            c,
+            w.b.active_shop,
+            &w.b.operator,
+            B,
+            "Beras Menthik Wangi",
+            14000,
+            100,
+        );
+        fixtures::product(
+            c,
+            outside_shop,
+            &outside_op,
+            OUTSIDE,
+            "Kopi Robusta Jakarta",
+            30000,
+            7,
+        );
+    });
+    // Stemming: rajin ↔ kerajinan.
+    assert_eq!(
+        names(&app.get("/api/v1/products?q=rajin").send().await.expect(200)),
+        ["Kerajinan Bambu Anyaman"]
+    );
+    assert_eq!(
+        names(
+            &app.get("/api/v1/products?q=kerajinan")
+                .send()
+                .await
+                .expect(200)
+        ),
+        ["Kerajinan Bambu Anyaman"]
+    );
+    // Typos.
+    let r = app
+        .get("/api/v1/products?q=kopi%20arabica")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(names(&r)[0], "Kopi Arabika Menoreh", "{r}");
+    let r = app
+        .get("/api/v1/products?q=bras%20mentik")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(names(&r)[0], "Beras Menthik Wangi", "{r}");
+    // Region prefixes: village, district, regency, province.
+    for (region, n) in [(A, 2), ("34.02.15", 2), ("34.02", 3), ("34", 3), ("31", 1)] {
+        let r = app
+            .get(&format!("/api/v1/products?region={region}"))
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(
+            r["items"].as_array().unwrap().len(),
+            n,
+            "region {region}: {r}"
+        );
+    }
+    let r = app
+        .get(&format!("/api/v1/products?network={}", w.network))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r["items"].as_array().unwrap().len(), 3);
+    let r = app
+        .get("/api/v1/products?min_price=20000&max_price=50000&sort=price_asc")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(names(&r), ["Kopi Robusta Jakarta", "Kopi Arabika Menoreh"]);
+    let r = app
+        .get("/api/v1/products?sort=price_desc&in_stock=true")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        names(&r),
+        [
+            "Kopi Arabika Menoreh",
+            "Kopi Robusta Jakarta",
+            "Beras Menthik Wangi"
+        ]
+    );
+    let r = app
+        .get(&format!("/api/v1/products?shop={}", w.b.active_shop))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(names(&r), ["Beras Menthik Wangi"]);
+    // Bad filters name the parameter.
+    for (q, field) in [
+        ("region=3", "region"),
+        ("min_price=-1", "min_price"),
+        ("min_price=10&max_price=5", "max_price"),
+        ("sort=cheapest", "sort"),
+        ("sort=local", "sort"),
+        ("limit=500", "limit"),
+        ("in_stock=maybe", "query"),
+        ("network=xyz", "query"),
+        ("q=kopi&updated_since=2026-01-01T00:00:00Z", "q"),
+    ] {
+        let p = app
+            .get(&format!("/api/v1/products?{q}"))
+            .send()
+            .await
+            .expect_problem(400, "validation");
+        assert_eq!(p["errors"][0]["field"], field, "{q}: {p}");
+    }
+    // A suspended shop's products leave the catalogue.
+    let admin_b = app.login(&w.b.admin.phone, B).await;
+    app.post(&format!("/api/v1/shops/{}/suspend", w.b.active_shop))
+        .token(&admin_b)
+        .json(&json!({"reason": "audit"}))
+        .send()
+        .await
+        .expect(200);
+    let r = app.get("/api/v1/products?q=beras").send().await.expect(200);
+    assert!(r["items"].as_array().unwrap().is_empty());
+}
+
+#[actix_rt::test]
+async fn local_sort_puts_trade_close_to_home() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    // A = Panggungharjo; B = Guwosari (same network); then same district (Pendowoharjo), same
+    // regency (Sriharjo, not in the network), same province (Jangkaran, Kulon Progo), elsewhere.
+    let places = [
+        ("34.02.15.2001", "distrik", 11u8),
+        ("34.02.10.2002", "kabupaten", 12),
+        ("34.01.01.2001", "provinsi", 13),
+        (OUTSIDE, "jauh", 14),
+    ];
+    app.with_conn(|c| {
+        for (code, label, n) in places {
+            let (shop, op) = fixtures::selling_village(c, &w.platform, code, n);
+            fixtures::product(c, shop, &op, code, &format!("Gula {label}"), 10000, 5);
+        }
+        fixtures::product(
+            c,
+            w.b.active_shop,
+            &w.b.operator,
+            B,
+            "Gula jaringan",
+            10000,
+            5,
+        );
+        fixtures::product(c, w.a.active_shop, &w.a.operator, A, "Gula desa", 10000, 5);
+    });
+    let member = app.login(&w.a.member.phone, A).await;
+    let expected = [
+        "Gula desa",
+        "Gula jaringan",
+        "Gula distrik",
+        "Gula kabupaten",
+        "Gula provinsi",
+        "Gula jauh",
+    ];
+    // Default when signed in, with and without a query, and one item per page.
+    let r = app
+        .get("/api/v1/products")
+        .token(&member)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(names(&r), expected);
+    let r = app
+        .get("/api/v1/products?q=gula")
+        .token(&member)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(names(&r), expected);
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/products?limit=1&cursor={c}"),
+            None => "/api/v1/products?limit=1".into(),
+        };
+        let r = app.get(&path).token(&member).send().await.expect(200);
+        paged.extend(names(&r));
+        match r["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.into()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected);
+    // From Guwosari's point of view Panggungharjo is the network.
+    let b_member = app.login(&w.b.member.phone, B).await;
+    let r = app
+        .get("/api/v1/products")
+        .token(&b_member)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(&names(&r)[..2], ["Gula jaringan", "Gula desa"]);
+    // A cursor of one sort is refused by another.
+    let r = app
+        .get("/api/v1/products?limit=1&sort=newest")
+        .send()
+        .await
+        .expect(200);
+    let c = r["next_cursor"].as_str().unwrap();
+    app.get(&format!(
+        "/api/v1/products?limit=1&sort=price_asc&cursor={c}"
+    ))
+    .send()
+    .await
+    .expect_problem(400, "validation");
+}
+
+async fn walk(app: &TestApp, base: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let path = match &cursor {
+            Some(c) => format!("{base}{sep}limit=7&cursor={c}"),
+            None => format!("{base}{sep}limit=7"),
+        };
+        let r = app.get(&path).send().await.expect(200);
+        seen.extend(
+            r["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_string()),
+        );
+        match r["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.into()),
+            None => return seen,
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn pages_neither_skip_nor_repeat_while_products_are_inserted() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let initial: HashSet<String> = app.with_conn(|c| {
+        (0..40)
+            .map(|i| {
+                fixtures::product(
+                    c,
+                    w.a.active_shop,
+                    &w.a.operator,
+                    A,
+                    &format!("Keripik {i}"),
+                    1000 + (i % 5) * 500,
+                    3,
+                )
+                .to_string()
+            })
+            .collect()
+    });
+    for sort in ["newest", "price_asc", "price_desc"] {
+        // Insert between page requests: every product that existed at the start is seen once.
+        let base = format!("/api/v1/products?sort={sort}");
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut i = 0;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("{base}&limit=6&cursor={c}"),
+                None => format!("{base}&limit=6"),
+            };
+            let r = app.get(&path).send().await.expect(200);
+            seen.extend(
+                r["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["id"].as_str().unwrap().to_string()),
+            );
+            app.with_conn(|c| {
+                fixtures::product(
+                    c,
+                    w.a.active_shop,
+                    &w.a.operator,
+                    A,
+                    &format!("Sisipan {sort} {i}"),
+                    1000 + (i % 5) * 500,
+                    1,
+                )
+            });
+            i += 1;
+            match r["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.into()),
+                None => break,
+            }
+        }
+        let unique: HashSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "{sort}: a product repeated");
+        assert!(initial.is_subset(&unique), "{sort}: a product was skipped");
+    }
+    let all = walk(&app, "/api/v1/products?q=keripik").await;
+    assert_eq!(all.len(), 40);
+}
+
+/// Server state as a sync client should end up with it: id → (version, status, available).
+fn server_view(app: &TestApp) -> BTreeMap<String, (i64, String, bool)> {
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        use pasar::db::schema::{products, shops};
+        products::table
+            .inner_join(shops::table)
+            .filter(products::status.ne("draft"))
+            .select((
+                products::id,
+                products::version,
+                products::status,
+                shops::status,
+            ))
+            .load::<(Uuid, i32, String, String)>(c)
+            .unwrap()
+            .into_iter()
+            .map(|(id, v, s, shop)| {
+                (
+                    id.to_string(),
+                    (v as i64, s.clone(), s == "active" && shop == "active"),
+                )
+            })
+            .collect()
+    })
+}
+
+async fn sync_once(
+    app: &TestApp,
+    since: &str,
+    local: &mut BTreeMap<String, (i64, String, bool)>,
+) -> String {
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!(
+            "/api/v1/products?limit=25&updated_since={}",
+            urlencode(since)
+        );
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = app.get(&path).send().await.expect(200);
+        for p in r["items"].as_array().unwrap() {
+            local.insert(
+                p["id"].as_str().unwrap().to_string(),
+                (
+                    p["version"].as_i64().unwrap(),
+                    p["status"].as_str().unwrap().to_string(),
+                    p["available"].as_bool().unwrap(),
+                ),
+            );
+        }
+        match r["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.into()),
+            None => return r["sync_until"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace(':', "%3A").replace('+', "%2B")
+}
+
+#[actix_rt::test]
+async fn offline_sync_ends_with_the_servers_set_under_concurrent_changes() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let ids: Vec<Uuid> = app.with_conn(|c| {
+        (0..30)
+            .map(|i| {
+                fixtures::product(
+                    c,
+                    w.a.active_shop,
+                    &w.a.operator,
+                    A,
+                    &format!("Tempe {i}"),
+                    5000,
+                    50,
+                )
+            })
+            .collect()
+    });
+    let op = app.login(&w.a.operator.phone, A).await;
+    let admin_b = app.login(&w.b.admin.phone, B).await;
+    let mut local = BTreeMap::new();
+    let mut since = "2000-01-01T00:00:00Z".to_string();
+    // Writers: updates, stock adjustments, archives and inserts over HTTP, concurrently with a
+    // client that keeps syncing.
+    let writers = async {
+        let mut futs = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let app = &app;
+            let op = op.clone();
+            let id = *id;
+            futs.push(async move {
+                for round in 0..3 {
+                    let path = format!("/api/v1/products/{id}");
+                    match (i + round) % 4 {
+                        0 => {
+                            app.patch(&path)
+                                .token(&op)
+                                .header("if-match", "*")
+                                .json(&json!({"price_idr": 5000 + round * 100}))
+                                .send()
+                                .await
+                                .expect(200);
+                        }
+                        1 => {
+                            app.post(&format!("{path}/stock-adjustments"))
+                                .token(&op)
+                                .json(&json!({"delta": -1, "reason": "terjual di pasar"}))
+                                .send()
+                                .await
+                                .expect(201);
+                        }
+                        2 if i % 7 == 0 => {
+                            app.delete(&path).token(&op).send().await.expect(204);
+                        }
+                        _ => {
+                            app.post(&format!("/api/v1/shops/{}/products", w.a.active_shop))
+                                .token(&op)
+                                .json(&kopi())
+                                .send()
+                                .await
+                                .expect(201);
+                        }
+                    }
+                }
+            });
+        }
+        futures_util::future::join_all(futs).await;
+        app.post(&format!("/api/v1/shops/{}/suspend", w.b.active_shop))
+            .token(&admin_b)
+            .json(&json!({"reason": "cek"}))
+            .send()
+            .await
+            .expect(200);
+    };
+    let b_product = app
+        .with_conn(|c| fixtures::product(c, w.b.active_shop, &w.b.operator, B, "Bakpia", 2000, 10));
+    let syncer = async {
+        for _ in 0..15 {
+            since = sync_once(&app, &since, &mut local).await;
+            actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    futures_util::future::join(writers, syncer).await;
+    // One more sync after the writes settle; the client must now hold exactly the server's set.
+    sync_once(&app, &since, &mut local).await;
+    let server = server_view(&app);
+    assert_eq!(local, server);
+    assert!(
+        !local[&b_product.to_string()].2,
+        "the suspended shop's product is unavailable"
+    );
+    assert!(server.len() > 30);
+}
+
+#[actix_rt::test]
+async fn concurrent_stock_adjustments_never_oversell() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let id = app.with_conn(|c| {
+        fixtures::product(
+            c,
+            w.a.active_shop,
+            &w.a.operator,
+            A,
+            "Telur Ayam Kampung",
+            2500,
+            10,
+        )
+    });
+    let op = app.login(&w.a.operator.phone, A).await;
+    let path = format!("/api/v1/products/{id}/stock-adjustments");
+    let results = futures_util::future::join_all((0..30).map(|_| {
+        let app = &app;
+        let (op, path) = (op.clone(), path.clone());
+        async move {
+            app.post(&path)
+                .token(&op)
+                .json(&json!({"delta": -1, "reason": "pecah"}))
+                .send()
+                .await
+                .status
+                .as_u16()
+        }
+    }))
+    .await;
+    assert_eq!(results.iter().filter(|s| **s == 201).count(), 10);
+    assert_eq!(results.iter().filter(|s| **s == 409).count(), 20);
+    let p = app
+        .get(&format!("/api/v1/products/{id}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(p["stock"], 0);
+    assert_eq!(p["version"], 11);
+    let history = app
+        .get(&format!("{path}?limit=100"))
+        .token(&op)
+        .send()
+        .await
+        .expect(200);
+    let total: i64 = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["delta"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, -10, "history explains the stock");
+}
+
+#[actix_rt::test]
+async fn categories_are_listed() {
+    let app = spawn_app().await;
+    let list = app.get("/api/v1/categories").send().await.expect(200);
+    let slugs: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["slug"].as_str().unwrap())
+        .collect();
+    for s in [
+        "sembako",
+        "sayur-buah",
+        "beras-palawija",
+        "kopi-teh",
+        "perikanan",
+        "peternakan",
+        "olahan-pangan",
+        "kerajinan",
+        "wisata",
+        "jasa",
+    ] {
+        assert!(slugs.contains(&s), "{s}");
+    }
+}
