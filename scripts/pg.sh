@@ -47,8 +47,13 @@ MSG
       return 1
     fi
     runas=(runuser -u postgres --)
+    # The postgres user must reach the data directory; a checkout under /root it cannot.
+    if ! runuser -u postgres -- test -x "$root"; then
+      data=/var/tmp/pasar-pgdata
+    fi
     mkdir -p "$data"
     chown postgres "$data"
+    chmod 700 "$data"
   fi
   if [ ! -f "$data/PG_VERSION" ]; then
     echo "pasar: creating a private PostgreSQL cluster in $data" >&2
