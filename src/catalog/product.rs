@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::error::FieldError;
+pub use crate::http::error::text_field as validate_text;
 
 pub const MIN_PRICE_IDR: i64 = 100;
 pub const MAX_PRICE_IDR: i64 = 2_000_000_000;
@@ -89,24 +90,6 @@ pub fn validate_discount(price: i64, d: &Discount, errors: &mut Vec<FieldError>)
         )),
         _ => {}
     }
-}
-
-pub fn validate_text(
-    field: &str,
-    v: &str,
-    min: usize,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> String {
-    let v = v.trim();
-    let n = v.chars().count();
-    if n < min || n > max || v.chars().any(|c| c.is_control() && c != '\n') {
-        errors.push(FieldError::new(
-            field,
-            format!("{min} to {max} characters, no control characters"),
-        ));
-    }
-    v.to_string()
 }
 
 pub fn validate_unit(unit: &str, errors: &mut Vec<FieldError>) -> String {

@@ -30,6 +30,26 @@ impl FieldError {
     }
 }
 
+/// Trims a text field and checks its length in characters (and that it has no control
+/// characters but newlines), adding a field error when it does not fit.
+pub fn text_field(
+    field: &str,
+    v: &str,
+    min: usize,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    let v = v.trim();
+    let n = v.chars().count();
+    if n < min || n > max || v.chars().any(|c| c.is_control() && c != '\n') {
+        errors.push(FieldError::new(
+            field,
+            format!("{min} to {max} characters, no control characters"),
+        ));
+    }
+    v.to_string()
+}
+
 /// RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {

@@ -14,7 +14,7 @@ use crate::audit;
 use crate::db::schema::{
     bumdes_units, bumdes_villages, memberships, products, shop_operators, shops, users,
 };
-use crate::http::error::{Error, FieldError, Result, on_constraint};
+use crate::http::error::{Error, FieldError, Result, on_constraint, text_field as validate_text};
 use crate::http::pagination::{Page, page};
 use crate::identity::tokens::Caller;
 
@@ -127,21 +127,6 @@ pub struct ShopApplication {
     pub kind: String,
     /// For `bumdes_unit`: the unit, of a BUMDes this village owns or co-owns.
     pub bumdes_unit_id: Option<Uuid>,
-}
-
-fn validate_text(
-    field: &str,
-    v: &str,
-    min: usize,
-    max: usize,
-    errors: &mut Vec<FieldError>,
-) -> String {
-    let v = v.trim();
-    let n = v.chars().count();
-    if n < min || n > max {
-        errors.push(FieldError::new(field, format!("{min} to {max} characters")));
-    }
-    v.to_string()
 }
 
 /// A member of the village applies for a shop; they become its first operator.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::db::schema::{bumdes, bumdes_units, bumdes_villages, villages};
-use crate::http::error::{Error, FieldError, Result};
+use crate::http::error::{Error, FieldError, Result, text_field};
 use crate::identity::tokens::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
@@ -68,14 +68,6 @@ pub struct NewUnit {
     pub sector: Option<String>,
 }
 
-fn text(field: &str, v: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    let v = v.trim();
-    if v.is_empty() || v.chars().count() > max {
-        errors.push(FieldError::new(field, format!("1 to {max} characters")));
-    }
-    v.to_string()
-}
-
 pub fn get(conn: &mut PgConnection, id: Uuid) -> Result<Bumdes> {
     let row: BumdesRow = bumdes::table
         .find(id)
@@ -122,11 +114,11 @@ pub fn create(
         ));
     }
     let mut errors = Vec::new();
-    let name = text("name", &b.name, 150, &mut errors);
+    let name = text_field("name", &b.name, 1, 150, &mut errors);
     let legal = b
         .legal_number
         .as_deref()
-        .map(|l| text("legal_number", l, 100, &mut errors));
+        .map(|l| text_field("legal_number", l, 1, 100, &mut errors));
     let mut partners: Vec<String> = b
         .partner_village_codes
         .iter()
@@ -211,11 +203,11 @@ pub fn add_unit(
         ));
     }
     let mut errors = Vec::new();
-    let name = text("name", &u.name, 150, &mut errors);
+    let name = text_field("name", &u.name, 1, 150, &mut errors);
     let sector = u
         .sector
         .as_deref()
-        .map(|s| text("sector", s, 50, &mut errors));
+        .map(|s| text_field("sector", s, 1, 50, &mut errors));
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
