@@ -80,6 +80,11 @@ async fn region_errors_are_problems() {
         .send()
         .await
         .expect_problem(400, "validation");
+    // PostgreSQL cannot store NUL: a 400, not a 500.
+    app.get("/api/v1/regions?q=bantul%00")
+        .send()
+        .await
+        .expect_problem(400, "bad-request");
     app.get("/api/v1/regions/99/children")
         .send()
         .await

@@ -103,6 +103,13 @@ async fn login_me_and_phone_spellings() {
         .send()
         .await
         .expect_problem(401, "unauthorized");
+    // PostgreSQL cannot store NUL: a 400, not a 500.
+    let nul = json!({"phone": w.a.member.phone, "password": PASSWORD, "village_code": "34\u{0}"});
+    app.post("/api/v1/auth/login")
+        .json(&nul)
+        .send()
+        .await
+        .expect_problem(400, "bad-request");
 }
 
 fn claims(now: i64) -> Value {

@@ -249,6 +249,14 @@ impl From<DieselError> for Error {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Error::conflict("a concurrent request changed the same data; retry")
             }
+            // Text with a NUL character, which PostgreSQL cannot store: the client's input.
+            DieselError::DatabaseError(_, ref info)
+                if info
+                    .message()
+                    .contains("invalid byte sequence for encoding") =>
+            {
+                Error::BadRequest("text may not contain NUL (\\u0000) characters".into())
+            }
             DieselError::DatabaseError(_, ref info)
                 if info
                     .message()
