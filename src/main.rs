@@ -3,7 +3,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use clap::Parser;
 use pasar::cli::{AdminCommand, Cli, Command, RegionsCommand, SeedCommand};
-use pasar::{app, db, identity, regions, seed, telemetry};
+use pasar::{app, db, regions, seed, telemetry};
 use secrecy::{ExposeSecret, SecretString};
 
 fn main() -> anyhow::Result<()> {
@@ -92,6 +92,5 @@ fn main() -> anyhow::Result<()> {
             print!("{}", app::openapi_yaml());
         }
     }
-    let _ = identity::phone::normalize;
     Ok(())
 }

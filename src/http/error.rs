@@ -92,8 +92,6 @@ pub enum Error {
     PreconditionFailed,
     #[error("precondition required: {0}")]
     PreconditionRequired(String),
-    #[error("unprocessable: {0}")]
-    Unprocessable(String),
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     #[error("payload too large")]
@@ -138,11 +136,6 @@ impl Error {
                 "precondition-required",
                 "Precondition required",
             ),
-            Error::Unprocessable(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unprocessable",
-                "Unprocessable request",
-            ),
             Error::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -176,8 +169,7 @@ impl Error {
             Error::BadRequest(d)
             | Error::Unauthorized(d)
             | Error::Forbidden(d)
-            | Error::PreconditionRequired(d)
-            | Error::Unprocessable(d) => d.clone(),
+            | Error::PreconditionRequired(d) => d.clone(),
             Error::Conflict { detail, .. } => detail.clone(),
             Error::NotFound => "the resource does not exist or is not visible to you".into(),
             Error::PreconditionFailed => {

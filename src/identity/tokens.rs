@@ -160,10 +160,6 @@ impl Caller {
         self.village == village && self.has(Role::Admin)
     }
 
-    pub fn is_treasurer_of(&self, village: &str) -> bool {
-        self.village == village && self.has(Role::Treasurer)
-    }
-
     /// Any village role (member, treasurer or admin) in `village`.
     pub fn is_member_of(&self, village: &str) -> bool {
         self.village == village

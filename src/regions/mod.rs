@@ -68,14 +68,6 @@ pub fn ancestor_codes(code: &str) -> Vec<String> {
     (1..parts.len()).map(|n| parts[..n].join(".")).collect()
 }
 
-/// The code of the area both codes lie in, as the number of shared segments (0 = none).
-pub fn shared_levels(a: &str, b: &str) -> usize {
-    a.split('.')
-        .zip(b.split('.'))
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
 pub fn validate_code(field: &str, code: &str) -> Result<i16> {
     code_level(code).ok_or_else(|| {
         Error::field(
@@ -254,16 +246,12 @@ mod tests {
     }
 
     #[test]
-    fn ancestors_and_shared_levels() {
+    fn ancestors() {
         assert_eq!(
             ancestor_codes("34.02.15.2004"),
             vec!["34", "34.02", "34.02.15"]
         );
         assert!(ancestor_codes("34").is_empty());
-        assert_eq!(shared_levels("34.02.15.2004", "34.02.15.2001"), 3);
-        assert_eq!(shared_levels("34.02.15.2004", "34.02.07.2003"), 2);
-        assert_eq!(shared_levels("34.02.15.2004", "33.02.15.2004"), 0);
-        assert_eq!(shared_levels("34.02.15.2004", "34.02.15.2004"), 4);
     }
 
     #[test]

@@ -256,12 +256,11 @@ impl Resp {
     }
 }
 
-pub struct Req<'a> {
-    app: &'a TestApp,
+pub struct Req {
     builder: reqwest::RequestBuilder,
 }
 
-impl<'a> Req<'a> {
+impl Req {
     pub fn token(mut self, token: &str) -> Self {
         self.builder = self.builder.bearer_auth(token);
         self
@@ -279,7 +278,6 @@ impl<'a> Req<'a> {
         self
     }
     pub async fn send(self) -> Resp {
-        let _ = self.app;
         let res = self.builder.send().await.expect("request sent");
         let status = res.status();
         let headers = res.headers().clone();
@@ -294,24 +292,23 @@ impl<'a> Req<'a> {
 }
 
 impl TestApp {
-    pub fn req(&self, method: Method, path: &str) -> Req<'_> {
+    pub fn req(&self, method: Method, path: &str) -> Req {
         Req {
-            app: self,
             builder: self
                 .client
                 .request(method, format!("{}{}", self.base, path)),
         }
     }
-    pub fn get(&self, path: &str) -> Req<'_> {
+    pub fn get(&self, path: &str) -> Req {
         self.req(Method::GET, path)
     }
-    pub fn post(&self, path: &str) -> Req<'_> {
+    pub fn post(&self, path: &str) -> Req {
         self.req(Method::POST, path)
     }
-    pub fn patch(&self, path: &str) -> Req<'_> {
+    pub fn patch(&self, path: &str) -> Req {
         self.req(Method::PATCH, path)
     }
-    pub fn delete(&self, path: &str) -> Req<'_> {
+    pub fn delete(&self, path: &str) -> Req {
         self.req(Method::DELETE, path)
     }
 
