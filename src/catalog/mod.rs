@@ -43,6 +43,18 @@ pub struct ProductRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ProductRow {
+    pub fn discount(&self) -> Option<Discount> {
+        match (
+            self.discount_kind.as_deref().and_then(DiscountKind::parse),
+            self.discount_value,
+        ) {
+            (Some(kind), Some(value)) => Some(Discount { kind, value }),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Product {
     pub id: Uuid,
@@ -74,13 +86,7 @@ pub struct Product {
 
 impl Product {
     pub fn from_row(r: ProductRow, shop_active: bool) -> Self {
-        let discount = match (
-            r.discount_kind.as_deref().and_then(DiscountKind::parse),
-            r.discount_value,
-        ) {
-            (Some(kind), Some(value)) => Some(Discount { kind, value }),
-            _ => None,
-        };
+        let discount = r.discount();
         Product {
             available: shop_active && r.status == "active",
             id: r.id,
@@ -311,10 +317,10 @@ pub fn update(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
-    expected_version: i32,
+    expected_version: Option<i32>,
     u: &ProductUpdate,
 ) -> Result<Product> {
-    let before = load_for_update(conn, caller, id, Some(expected_version))?;
+    let before = load_for_update(conn, caller, id, expected_version)?;
     let mut errors = Vec::new();
     let name = u
         .name
@@ -335,11 +341,7 @@ pub fn update(
     if u.price_idr.is_some() {
         product::validate_price(price, &mut errors);
     }
-    let old = Product::from_row(before.clone(), false);
-    let discount = match u.discount {
-        Some(d) => d,
-        None => old.discount,
-    };
+    let discount = u.discount.unwrap_or_else(|| before.discount());
     if let Some(d) = &discount {
         product::validate_discount(price, d, &mut errors);
     }

@@ -181,23 +181,16 @@ async fn update_product(
     id: web::Path<Uuid>,
     body: Json<ProductUpdate>,
 ) -> Result<HttpResponse> {
-    let expected = match if_match(&req) {
-        IfMatch::Absent => {
-            return Err(Error::PreconditionRequired(
-                "send If-Match with the product's ETag".into(),
-            ));
-        }
-        IfMatch::Any => None,
-        IfMatch::Version(None) => return Err(Error::PreconditionFailed),
-        IfMatch::Version(Some(v)) => Some(v),
-    };
+    let precondition = if_match(&req);
+    if precondition == IfMatch::Absent {
+        return Err(Error::PreconditionRequired(
+            "send If-Match with the product's ETag".into(),
+        ));
+    }
+    let expected = precondition.expected_version()?;
     let id = id.into_inner();
     let p = db::transaction(&state.pool, move |conn| {
-        let version = match expected {
-            Some(v) => v,
-            None => super::get(conn, Some(&caller), id)?.version,
-        };
-        super::update(conn, &caller, id, version, &body.0)
+        super::update(conn, &caller, id, expected, &body.0)
     })
     .await?;
     Ok(with_etag(HttpResponse::Ok(), &p))
@@ -217,11 +210,7 @@ async fn archive_product(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
-    let expected = match if_match(&req) {
-        IfMatch::Absent | IfMatch::Any => None,
-        IfMatch::Version(None) => return Err(Error::PreconditionFailed),
-        IfMatch::Version(v) => v,
-    };
+    let expected = if_match(&req).expected_version()?;
     let id = id.into_inner();
     db::transaction(&state.pool, move |conn| {
         super::archive(conn, &caller, id, expected)

@@ -122,7 +122,7 @@ impl Builder {
         self.query = self.query.sql(s);
         self
     }
-    /// Appends `template` with `?` replaced by the next placeholder, binding `value` to it.
+    /// Appends `template` with every `?` replaced by the next placeholder, binding `value` to it.
     fn bind<ST, V>(mut self, template: &str, value: V) -> Self
     where
         V: diesel::serialize::ToSql<ST, Pg> + Send + 'static,
@@ -311,9 +311,16 @@ pub fn search(
         _ => b.sql("0 AS bucket"),
     };
     b = b.sql(" FROM products p JOIN shops s ON s.id = p.shop_id WHERE p.status = 'active' AND s.status = 'active'");
-    if text.is_some() {
-        // $1 and $2 hold the query and its lower-case form (bound above).
-        b = b.sql(" AND (p.search @@ websearch_to_tsquery('indonesian', $1) OR lower(p.name) % $2 OR $2 <% lower(p.name))");
+    if let Some(t) = &text {
+        b = b
+            .bind::<Text, _>(
+                " AND (p.search @@ websearch_to_tsquery('indonesian', ?)",
+                t.clone(),
+            )
+            .bind::<Text, _>(
+                " OR lower(p.name) % ? OR ? <% lower(p.name))",
+                t.to_lowercase(),
+            );
     }
     if let Some(c) = &q.category {
         b = b.bind::<Text, _>(" AND p.category = ?", c.clone());

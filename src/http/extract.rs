@@ -89,7 +89,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     })
 }
 
-fn backticked_after<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn backticked_after<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
     let start = msg.find(prefix)? + prefix.len();
     let len = msg[start..].find('`')?;
     Some(&msg[start..start + len])

@@ -24,13 +24,9 @@ pub fn path_config() -> web::PathConfig {
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req: &HttpRequest| {
         let msg = err.to_string();
-        let field = msg
-            .find("unknown field `")
-            .map(|i| {
-                let rest = &msg[i + 15..];
-                rest[..rest.find('`').unwrap_or(rest.len())].to_string()
-            })
-            .unwrap_or_else(|| "query".into());
+        let field = extract::backticked_after(&msg, "unknown field `")
+            .unwrap_or("query")
+            .to_string();
         Error::Validation(vec![FieldError::new(
             field,
             format!("invalid query: {msg}"),
@@ -46,6 +42,18 @@ pub enum IfMatch {
     Any,
     /// The version named; `None` when the tag is not one of ours (it can match nothing).
     Version(Option<i32>),
+}
+
+impl IfMatch {
+    /// The version the client expects, if it named one (absent and `*` expect none); a tag that
+    /// is not ours matches no version: 412.
+    pub fn expected_version(self) -> Result<Option<i32>, Error> {
+        match self {
+            IfMatch::Absent | IfMatch::Any => Ok(None),
+            IfMatch::Version(None) => Err(Error::PreconditionFailed),
+            IfMatch::Version(Some(v)) => Ok(Some(v)),
+        }
+    }
 }
 
 pub fn if_match(req: &HttpRequest) -> IfMatch {
