@@ -963,6 +963,8 @@ async fn operators_and_public_reads() {
         .await
         .expect(200);
     assert_eq!(n["village_codes"].as_array().unwrap().len(), 2);
+    let all = app.get("/api/v1/networks").send().await.expect(200);
+    assert_eq!(all["items"], json!([n]));
     let vs = app
         .get("/api/v1/villages?region=34.02")
         .send()

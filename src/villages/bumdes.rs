@@ -68,26 +68,43 @@ pub struct NewUnit {
     pub sector: Option<String>,
 }
 
-pub fn get(conn: &mut PgConnection, id: Uuid) -> Result<Bumdes> {
-    let row: BumdesRow = bumdes::table
-        .find(id)
+/// BUMDes with their owners and units: three queries whatever the number of BUMDes.
+fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Bumdes>> {
+    let rows: Vec<BumdesRow> = bumdes::table
+        .filter(bumdes::id.eq_any(ids))
         .select(BumdesRow::as_select())
-        .first(conn)?;
-    let village_codes = bumdes_villages::table
-        .filter(bumdes_villages::bumdes_id.eq(id))
-        .select(bumdes_villages::village_code)
-        .order(bumdes_villages::village_code)
+        .order(bumdes::id)
         .load(conn)?;
-    let units = bumdes_units::table
-        .filter(bumdes_units::bumdes_id.eq(id))
+    let owners: Vec<(Uuid, String)> = bumdes_villages::table
+        .filter(bumdes_villages::bumdes_id.eq_any(ids))
+        .select((bumdes_villages::bumdes_id, bumdes_villages::village_code))
+        .order((bumdes_villages::bumdes_id, bumdes_villages::village_code))
+        .load(conn)?;
+    let units: Vec<Unit> = bumdes_units::table
+        .filter(bumdes_units::bumdes_id.eq_any(ids))
         .select(Unit::as_select())
         .order(bumdes_units::id)
         .load(conn)?;
-    Ok(Bumdes {
-        bumdes: row,
-        village_codes,
-        units,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|b| Bumdes {
+            village_codes: owners
+                .iter()
+                .filter(|(id, _)| *id == b.id)
+                .map(|(_, code)| code.clone())
+                .collect(),
+            units: units
+                .iter()
+                .filter(|u| u.bumdes_id == b.id)
+                .cloned()
+                .collect(),
+            bumdes: b,
+        })
+        .collect())
+}
+
+pub fn get(conn: &mut PgConnection, id: Uuid) -> Result<Bumdes> {
+    load_many(conn, &[id])?.pop().ok_or(Error::NotFound)
 }
 
 /// BUMDes a village owns or co-owns.
@@ -96,9 +113,8 @@ pub fn list_for_village(conn: &mut PgConnection, village: &str) -> Result<Vec<Bu
     let ids: Vec<Uuid> = bumdes_villages::table
         .filter(bumdes_villages::village_code.eq(village))
         .select(bumdes_villages::bumdes_id)
-        .order(bumdes_villages::bumdes_id)
         .load(conn)?;
-    ids.into_iter().map(|id| get(conn, id)).collect()
+    load_many(conn, &ids)
 }
 
 pub fn create(

@@ -270,20 +270,33 @@ pub fn list(
     Ok(page(q.load(conn)?, limit, |v| v.code.clone(), |v| v))
 }
 
+/// Networks with their member villages: one query for the rows, one for all their members.
+fn with_members(conn: &mut PgConnection, rows: Vec<NetworkRow>) -> Result<Vec<Network>> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let members: Vec<(Uuid, String)> = network_villages::table
+        .filter(network_villages::network_id.eq_any(&ids))
+        .select((network_villages::network_id, network_villages::village_code))
+        .order((network_villages::network_id, network_villages::village_code))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|network| Network {
+            village_codes: members
+                .iter()
+                .filter(|(id, _)| *id == network.id)
+                .map(|(_, code)| code.clone())
+                .collect(),
+            network,
+        })
+        .collect())
+}
+
 pub fn get_network(conn: &mut PgConnection, id: Uuid) -> Result<Network> {
     let row: NetworkRow = networks::table
         .find(id)
         .select(NetworkRow::as_select())
         .first(conn)?;
-    let village_codes = network_villages::table
-        .filter(network_villages::network_id.eq(id))
-        .select(network_villages::village_code)
-        .order(network_villages::village_code)
-        .load(conn)?;
-    Ok(Network {
-        network: row,
-        village_codes,
-    })
+    Ok(with_members(conn, vec![row])?.remove(0))
 }
 
 pub fn list_networks(
@@ -292,22 +305,16 @@ pub fn list_networks(
     after: Option<Uuid>,
 ) -> Result<Page<Network>> {
     let mut q = networks::table
-        .select(networks::id)
+        .select(NetworkRow::as_select())
         .order(networks::id)
         .limit(limit + 1)
         .into_boxed();
     if let Some(a) = after {
         q = q.filter(networks::id.gt(a));
     }
-    let ids: Vec<Uuid> = q.load(conn)?;
-    let pg = page(ids, limit, |id| *id, |id| id);
-    let items = pg
-        .items
-        .into_iter()
-        .map(|id| get_network(conn, id))
-        .collect::<Result<Vec<_>>>()?;
+    let pg = page(q.load(conn)?, limit, |n| n.id, |n| n);
     Ok(Page {
-        items,
+        items: with_members(conn, pg.items)?,
         next_cursor: pg.next_cursor,
     })
 }
