@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::tokens::{Caller, Role};
 use super::users;
 use crate::audit;
-use crate::db::schema::{memberships, users as users_t, villages};
+use crate::db::schema::{memberships, users as users_t};
 use crate::http::error::{Error, FieldError, Result, on_constraint};
 use crate::http::pagination::{Page, page};
 
@@ -65,11 +65,7 @@ pub fn may_manage(caller: &Caller, village: &str) -> bool {
 }
 
 fn authorize(conn: &mut PgConnection, caller: &Caller, village: &str) -> Result<()> {
-    let exists: bool =
-        diesel::select(diesel::dsl::exists(villages::table.find(village))).get_result(conn)?;
-    if !exists {
-        return Err(Error::NotFound);
-    }
+    crate::villages::get(conn, village)?;
     if !may_manage(caller, village) {
         return Err(Error::Forbidden(
             "only this village's admins manage its members".into(),
