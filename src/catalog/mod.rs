@@ -196,8 +196,8 @@ fn shop_is_active(conn: &mut PgConnection, shop: Uuid) -> Result<bool> {
     Ok(shops::table
         .find(shop)
         .select(shops::status)
-        .first::<String>(conn)?
-        == "active")
+        .first::<shop_domain::ShopStatus>(conn)?
+        == shop_domain::ShopStatus::Active)
 }
 
 /// Operators of the shop (and its village admin) manage its products.
@@ -256,7 +256,10 @@ pub fn create(
         ))
         .returning(ProductRow::as_returning())
         .get_result(conn)?;
-    Ok(Product::from_row(row, shop.status == "active"))
+    Ok(Product::from_row(
+        row,
+        shop.status == shop_domain::ShopStatus::Active,
+    ))
 }
 
 /// A product as `caller` may see it: drafts and products of shops that are not active only to

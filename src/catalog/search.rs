@@ -502,7 +502,7 @@ pub fn for_managers(
     if let Some(b) = before {
         query = query.filter(products::id.lt(b));
     }
-    let active = s.status == "active";
+    let active = s.status == crate::shops::ShopStatus::Active;
     Ok(crate::http::pagination::page(
         query.load(conn)?,
         limit,

@@ -1,6 +1,7 @@
 //! Database layer: the r2d2 pool, the one helper that runs every diesel call, and migrations.
 
 pub mod schema;
+pub mod text_enum;
 
 use std::time::Duration;
 

@@ -19,6 +19,17 @@ use crate::http::pagination::{Page, page};
 use crate::identity::tokens::Caller;
 
 pub const KINDS: [&str; 3] = ["bumdes_unit", "umkm", "group"];
+
+crate::text_enum! {
+    /// Where a shop is in its life: applied, approved (the only state that sells and is public),
+    /// rejected, or suspended by the village admin.
+    pub enum ShopStatus {
+        Pending = "pending",
+        Active = "active",
+        Rejected = "rejected",
+        Suspended = "suspended",
+    }
+}
 /// Largest delivery fee a shop may set (Rp 10 juta).
 pub const MAX_DELIVERY_FEE_IDR: i64 = 10_000_000;
 
@@ -32,8 +43,7 @@ pub struct Shop {
     /// `bumdes_unit`, `umkm` or `group`.
     pub kind: String,
     pub bumdes_unit_id: Option<Uuid>,
-    /// `pending`, `active`, `rejected` or `suspended`.
-    pub status: String,
+    pub status: ShopStatus,
     /// Why it was rejected or suspended.
     pub status_reason: Option<String>,
     pub delivery_fee_village_idr: i64,
@@ -84,7 +94,7 @@ pub fn load(conn: &mut PgConnection, caller: Option<&Caller>, id: Uuid) -> Resul
             admin: false,
         },
     };
-    if shop.status != "active" && !access.manage() {
+    if shop.status != ShopStatus::Active && !access.manage() {
         return Err(Error::NotFound);
     }
     Ok((shop, access))
@@ -218,11 +228,12 @@ pub enum Decision {
 
 impl Decision {
     /// (allowed from, to, audit action)
-    fn rule(self) -> (&'static [&'static str], &'static str, &'static str) {
+    fn rule(self) -> (&'static [ShopStatus], ShopStatus, &'static str) {
+        use ShopStatus::*;
         match self {
-            Decision::Approve => (&["pending", "suspended"], "active", "shop.approve"),
-            Decision::Reject => (&["pending"], "rejected", "shop.reject"),
-            Decision::Suspend => (&["active"], "suspended", "shop.suspend"),
+            Decision::Approve => (&[Pending, Suspended], Active, "shop.approve"),
+            Decision::Reject => (&[Pending], Rejected, "shop.reject"),
+            Decision::Suspend => (&[Active], Suspended, "shop.suspend"),
         }
     }
 }
@@ -471,20 +482,14 @@ pub fn list(
     conn: &mut PgConnection,
     caller: Option<&Caller>,
     village: &str,
-    status: Option<&str>,
+    status: Option<ShopStatus>,
     limit: i64,
     after: Option<Uuid>,
 ) -> Result<Page<Shop>> {
     crate::villages::get(conn, village)?;
     let is_admin = caller.is_some_and(|c| c.is_village_admin(village));
-    let status = status.unwrap_or("active");
-    if !["pending", "active", "rejected", "suspended"].contains(&status) {
-        return Err(Error::field(
-            "status",
-            "pending, active, rejected or suspended",
-        ));
-    }
-    if status != "active" && !is_admin {
+    let status = status.unwrap_or(ShopStatus::Active);
+    if status != ShopStatus::Active && !is_admin {
         return Err(Error::Forbidden(
             "only the village admin lists shops that are not active".into(),
         ));

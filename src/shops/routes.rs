@@ -59,7 +59,7 @@ async fn apply(
 #[into_params(parameter_in = Query)]
 pub struct ShopQuery {
     /// Default `active`; other statuses for the village admin.
-    pub status: Option<String>,
+    pub status: Option<super::ShopStatus>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -85,14 +85,7 @@ async fn list_shops(
     let after = paging.cursor::<Uuid>()?;
     let code = code.into_inner();
     let page = db::run(&state.pool, move |conn| {
-        super::list(
-            conn,
-            caller.0.as_ref(),
-            &code,
-            q.status.as_deref(),
-            limit,
-            after,
-        )
+        super::list(conn, caller.0.as_ref(), &code, q.status, limit, after)
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))
