@@ -16,18 +16,11 @@ use crate::http::error::Result;
 use crate::http::middleware::{self, TimeLimit};
 use crate::identity::password::Hasher;
 use crate::identity::ratelimit::LoginLimits;
-use crate::identity::tokens::{SharedKeys, TokenKeys};
+use crate::identity::sessions::{SessionPolicy, successor_key as tokens_successor_key};
+use crate::identity::tokens::TokenKeys;
 use crate::{catalog, http, identity, regions, shops, villages};
 
-/// Shared, immutable state handed to every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: DbPool,
-    pub tokens: SharedKeys,
-    pub hasher: Hasher,
-    pub login_limits: LoginLimits,
-    pub refresh_reuse_grace_secs: i64,
-}
+pub use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -131,7 +124,11 @@ impl Application {
                 per_address: config.login_limit_ip,
                 window_secs: config.login_window_secs,
             },
-            refresh_reuse_grace_secs: config.refresh_reuse_grace_secs,
+            sessions: SessionPolicy {
+                reuse_grace_secs: config.refresh_reuse_grace_secs,
+                max_age_days: config.session_max_days,
+                successor_key: tokens_successor_key(&config.jwt_key_list()?),
+            },
         };
         let time_limit = TimeLimit(Duration::from_millis(config.request_timeout_ms));
         let yaml = openapi_yaml();

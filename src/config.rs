@@ -13,7 +13,8 @@
 //! | `PASAR_LOG_FORMAT` | `text` or `json` | `text` |
 //! | `PASAR_LOGIN_LIMIT_PHONE` / `PASAR_LOGIN_LIMIT_IP` | login attempts per window | `10` / `50` |
 //! | `PASAR_LOGIN_WINDOW_SECS` | rate-limit window | `900` |
-//! | `PASAR_REFRESH_REUSE_GRACE_SECS` | a rotated refresh token reused within this many seconds (lost response) is not treated as theft | `5` |
+//! | `PASAR_REFRESH_REUSE_GRACE_SECS` | a rotated refresh token presented again within this many seconds (a retry after a lost response on a slow link) gets the same successor instead of revoking the session | `30` |
+//! | `PASAR_SESSION_MAX_DAYS` | absolute lifetime of a login session, whatever its refreshes | `90` |
 //! | `RUST_LOG` | log filter | `info` |
 
 use std::time::Duration;
@@ -53,8 +54,10 @@ pub struct Config {
     pub login_limit_ip: i32,
     #[arg(long, env = "PASAR_LOGIN_WINDOW_SECS", default_value_t = 900)]
     pub login_window_secs: i64,
-    #[arg(long, env = "PASAR_REFRESH_REUSE_GRACE_SECS", default_value_t = 5)]
+    #[arg(long, env = "PASAR_REFRESH_REUSE_GRACE_SECS", default_value_t = 30)]
     pub refresh_reuse_grace_secs: i64,
+    #[arg(long, env = "PASAR_SESSION_MAX_DAYS", default_value_t = 90)]
+    pub session_max_days: i64,
 }
 
 impl Config {

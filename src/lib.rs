@@ -14,5 +14,6 @@ pub mod identity;
 pub mod regions;
 pub mod seed;
 pub mod shops;
+pub mod state;
 pub mod telemetry;
 pub mod villages;

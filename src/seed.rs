@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use crate::identity::tokens::{Caller, Role};
+use crate::identity::tokens::{Caller, PLATFORM_SCOPE, Role};
 use crate::identity::{memberships, password, phone, users};
 use crate::regions::import;
 use crate::villages::bumdes::{self, NewBumdes, NewUnit};
@@ -92,10 +92,11 @@ pub fn demo(conn: &mut PgConnection) -> anyhow::Result<()> {
     conn.transaction::<_, anyhow::Error, _>(|conn| {
         let admin = create_platform_admin(conn, DEMO_ADMIN_PHONE, "Admin Platform", DEMO_PASSWORD)?;
         let codes: Vec<String> = PASARDESA_VILLAGES.iter().map(|v| v.0.to_string()).collect();
+        let root = Caller::offline(admin.id, PLATFORM_SCOPE, vec![Role::PlatformAdmin]);
         for code in &codes {
-            villages::onboard(conn, code, Some(admin.id)).map_err(err)?;
+            villages::onboard(conn, &root, code).map_err(err)?;
         }
-        villages::create_network(conn, DEMO_NETWORK, &codes, 100).map_err(err)?;
+        villages::create_network(conn, &root, DEMO_NETWORK, &codes, 100).map_err(err)?;
         for (i, (code, name, bumdes_name, units)) in PASARDESA_VILLAGES.iter().enumerate() {
             seed_village(conn, &admin, i + 1, code, name, bumdes_name, units, &hash)?;
         }
@@ -116,11 +117,7 @@ fn seed_village(
     units: &[&str; 2],
     hash: &str,
 ) -> anyhow::Result<()> {
-    let as_platform = Caller {
-        user_id: platform_admin.id,
-        village: code.to_string(),
-        roles: vec![Role::PlatformAdmin],
-    };
+    let as_platform = Caller::offline(platform_admin.id, code, vec![Role::PlatformAdmin]);
     let people = [
         ("admin", format!("Admin {village_name}")),
         ("treasurer", format!("Bendahara {village_name}")),
@@ -133,19 +130,17 @@ fn seed_village(
             conn,
             &as_platform,
             code,
-            &demo_phone(v, n + 1),
-            name,
+            &memberships::ValidMember {
+                phone: demo_phone(v, n + 1),
+                name: Some(name.clone()),
+                roles: vec![Role::parse_village_role(role).expect("a village role")],
+            },
             Some(hash),
-            &[role.to_string()],
         )
         .map_err(err)?;
         ids.push(m.user_id);
     }
-    let as_admin = Caller {
-        user_id: ids[0],
-        village: code.to_string(),
-        roles: vec![Role::Admin],
-    };
+    let as_admin = Caller::offline(ids[0], code, vec![Role::Admin]);
     village_settings(conn, &as_admin, code)?;
     let b = bumdes::create(
         conn,
@@ -189,11 +184,7 @@ fn seed_village(
         ),
     ];
     for (shop_index, (operator, name, kind, unit)) in shop_specs.into_iter().enumerate() {
-        let as_member = Caller {
-            user_id: operator,
-            village: code.to_string(),
-            roles: vec![Role::Member],
-        };
+        let as_member = Caller::offline(operator, code, vec![Role::Member]);
         let shop = shops::apply(
             conn,
             &as_member,

@@ -66,13 +66,12 @@ async fn login_me_and_phone_spellings() {
         .await
         .expect_problem(400, "validation");
     assert_eq!(p["errors"][0]["field"], "phone");
-    let p = app
-        .post("/api/v1/auth/login")
-        .json(&json!({"phone": "0812", "password": "x"}))
+    // Only platform admins have a session without a village.
+    app.post("/api/v1/auth/login")
+        .json(&json!({"phone": w.a.member.phone, "password": PASSWORD}))
         .send()
         .await
-        .expect_problem(400, "validation");
-    assert_eq!(p["errors"][0]["field"], "village_code");
+        .expect_problem(401, "unauthorized");
     let p = app
         .post("/api/v1/auth/login")
         .json(&json!({"phone": "0812", "password": "x", "village_code": A, "admin": true}))
@@ -116,6 +115,7 @@ fn claims(now: i64) -> Value {
     json!({
         "sub": Uuid::now_v7(), "village": A, "roles": ["admin"], "iat": now, "nbf": now,
         "exp": now + 600, "iss": "pasar", "aud": "pasar-api", "jti": Uuid::now_v7(),
+        "sid": Uuid::now_v7(),
     })
 }
 
@@ -177,7 +177,7 @@ async fn strict_token_validation() {
         ),
     ));
     for claim in [
-        "sub", "village", "roles", "iat", "nbf", "exp", "iss", "aud", "jti",
+        "sub", "village", "roles", "iat", "nbf", "exp", "iss", "aud", "jti", "sid",
     ] {
         let mut c = good.clone();
         c.as_object_mut().unwrap().remove(claim);
@@ -411,9 +411,8 @@ async fn login_is_rate_limited_per_phone_and_per_address() {
 async fn walkthrough_onboard_members_shop_approval() {
     let app = spawn_app().await;
     let platform = app.with_conn(|c| fixtures::platform_admin(c, "+6281100000009"));
-    // The platform admin logs in through any onboarded village; onboard the first one directly.
-    app.with_conn(|c| pasar::villages::onboard(c, B, Some(platform.id)).unwrap());
-    let root = app.login(&platform.phone, B).await;
+    // No village exists yet: the platform admin logs in without one (platform-scoped).
+    let root = app.login_platform(&platform.phone).await;
     let v = app
         .post("/api/v1/villages")
         .token(&root)
@@ -458,9 +457,16 @@ async fn walkthrough_onboard_members_shop_approval() {
         .json(&json!({"phone": "081355500002", "name": "Pak Tani", "password": "kata-sandi-2", "roles": ["member"]}))
         .send().await.expect(201);
     assert_eq!(m["phone"], "+6281355500002");
+    app.post(&format!("/api/v1/villages/{A}/members"))
+        .token(&admin)
+        .json(&json!({"phone": "081355500002", "roles": ["member"]}))
+        .send()
+        .await
+        .expect_problem(409, "conflict");
+    // A password belongs to its person: never set for an existing account.
     app.post(&format!("/api/v1/villages/{A}/members")).token(&admin)
         .json(&json!({"phone": "081355500002", "name": "Pak Tani", "password": "kata-sandi-2", "roles": ["member"]}))
-        .send().await.expect_problem(409, "conflict");
+        .send().await.expect_problem(409, "account-exists");
     let p = app
         .post(&format!("/api/v1/villages/{A}/members"))
         .token(&admin)

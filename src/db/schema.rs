@@ -68,7 +68,6 @@ diesel::table! {
         id -> Uuid,
         family_id -> Uuid,
         user_id -> Uuid,
-        village_code -> Text,
         token_hash -> Bytea,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
@@ -101,6 +100,32 @@ diesel::table! {
     bumdes_villages (bumdes_id, village_code) {
         bumdes_id -> Uuid,
         village_code -> Text,
+        invited_by -> Nullable<Uuid>,
+        accepted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refresh_families (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        village_code -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    password_resets (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        issued_by -> Uuid,
+        village_code -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -210,11 +235,14 @@ diesel::joinable!(shop_operators -> users (user_id));
 diesel::joinable!(bumdes_units -> bumdes (bumdes_id));
 diesel::joinable!(bumdes_villages -> bumdes (bumdes_id));
 diesel::joinable!(villages -> regions (code));
+diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 diesel::joinable!(network_villages -> networks (network_id));
 diesel::joinable!(network_villages -> villages (village_code));
 
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
+    refresh_families,
+    password_resets,
     users,
     villages,
     networks,

@@ -1,5 +1,7 @@
 //! Identity: users (by phone), passwords, login sessions and tokens, memberships and roles.
 
+pub mod authz;
+pub mod credentials;
 pub mod memberships;
 pub mod password;
 pub mod phone;

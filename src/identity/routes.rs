@@ -5,22 +5,26 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::credentials::{self, PasswordChange, PasswordReset, ResetCode};
 use super::memberships::{self, Member, NewMember, RolesUpdate};
 use super::sessions::{self, Refreshed, TokenPair, bad_credentials};
-use super::tokens::{Caller, Role};
-use super::{phone, ratelimit, users};
-use crate::app::AppState;
+use super::tokens::{Caller, PLATFORM_SCOPE, Role};
+use super::{password, phone, ratelimit, users};
 use crate::db::schema::{shop_operators, shops};
 use crate::db::{self};
 use crate::http::error::{Error, Problem, Result};
 use crate::http::extract::Json;
 use crate::http::pagination::{Page, PageParams};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(login)
         .service(refresh)
         .service(logout)
         .service(me)
+        .service(change_password)
+        .service(reset_password)
+        .service(issue_reset_code)
         .service(add_member)
         .service(list_members)
         .service(update_member)
@@ -32,8 +36,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct LoginRequest {
     pub phone: String,
     pub password: String,
-    /// The village the session is scoped to (a level-4 code).
-    pub village_code: String,
+    /// The village the session is scoped to (a level-4 code). Platform admins may leave it
+    /// out (or null) for a platform-scoped session: on a fresh install no village exists yet.
+    #[serde(default)]
+    pub village_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,10 +74,7 @@ async fn login(
     if password.len() > 1024 {
         return Err(bad_credentials());
     }
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let address = client_address(&req);
     let limits = state.login_limits;
     let phone2 = phone.clone();
     // Count the attempt before the expensive hash: a flood is refused cheaply.
@@ -102,10 +105,12 @@ async fn login(
         return Err(bad_credentials());
     };
     let tokens = state.tokens.clone();
+    let policy = state.sessions.clone();
+    let village = village_code.unwrap_or_else(|| PLATFORM_SCOPE.to_string());
     let pair = db::transaction(&state.pool, move |conn| {
-        let roles = sessions::roles_in(conn, user.id, user.is_platform_admin, &village_code)?
+        let roles = sessions::roles_in(conn, user.id, user.is_platform_admin, &village)?
             .ok_or_else(bad_credentials)?;
-        sessions::start_session(conn, &tokens, user.id, &village_code, roles)
+        sessions::start_session(conn, &tokens, &policy, user.id, &village, roles)
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -127,9 +132,9 @@ async fn login(
 async fn refresh(state: web::Data<AppState>, body: Json<RefreshRequest>) -> Result<HttpResponse> {
     let presented = body.0.refresh_token;
     let tokens = state.tokens.clone();
-    let grace = state.refresh_reuse_grace_secs;
+    let policy = state.sessions.clone();
     let outcome = db::transaction(&state.pool, move |conn| {
-        sessions::refresh(conn, &tokens, &presented, grace)
+        sessions::refresh(conn, &tokens, &policy, &presented)
     })
     .await?;
     match outcome {
@@ -160,8 +165,8 @@ pub struct Me {
     pub id: Uuid,
     pub phone: String,
     pub name: String,
-    /// The village the token is scoped to.
-    pub village_code: String,
+    /// The village the token is scoped to; null for a platform admin's platform-scoped session.
+    pub village_code: Option<String>,
     pub roles: Vec<Role>,
     /// Shops of this village the user operates.
     pub shops: Vec<Uuid>,
@@ -188,7 +193,7 @@ async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse> 
             id: user.id,
             phone: user.phone,
             name: user.name,
-            village_code: caller.village,
+            village_code: (caller.village != PLATFORM_SCOPE).then_some(caller.village),
             roles: caller.roles,
             shops: shop_ids,
         })
@@ -218,9 +223,9 @@ async fn add_member(
     code: web::Path<String>,
     body: Json<NewMember>,
 ) -> Result<HttpResponse> {
-    let (phone, name, roles) = memberships::validate_new(&body.0)?;
-    // Cheap check before hashing: only this village's admins get that far.
-    if !memberships::may_manage(&caller, &code) {
+    let valid = memberships::validate_new(&body.0)?;
+    // Cheap check before hashing (the token's snapshot); the real one runs in the transaction.
+    if !memberships::may_read(&caller, &code) {
         let code = code.clone();
         db::run(&state.pool, move |conn| {
             crate::villages::get(conn, &code).map(|_| ())
@@ -235,16 +240,8 @@ async fn add_member(
         None => None,
     };
     let village = code.into_inner();
-    let member = db::transaction(&state.pool, move |conn| {
-        memberships::add(
-            conn,
-            &caller,
-            &village,
-            &phone,
-            &name,
-            hash.as_deref(),
-            &roles,
-        )
+    let member = db::run(&state.pool, move |conn| {
+        memberships::add(conn, &caller, &village, &valid, hash.as_deref())
     })
     .await?;
     Ok(HttpResponse::Created().json(member))
@@ -291,7 +288,7 @@ async fn update_member(
 ) -> Result<HttpResponse> {
     let roles = memberships::validate_roles("roles", &body.0.roles)?;
     let (village, user_id) = path.into_inner();
-    let member = db::transaction(&state.pool, move |conn| {
+    let member = db::run(&state.pool, move |conn| {
         memberships::update_roles(conn, &caller, &village, user_id, &roles)
     })
     .await?;
@@ -312,9 +309,161 @@ async fn remove_member(
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse> {
     let (village, user_id) = path.into_inner();
-    db::transaction(&state.pool, move |conn| {
+    db::run(&state.pool, move |conn| {
         memberships::remove(conn, &caller, &village, user_id)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The address a request is rate-limited under.
+fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Change your own password (current and new). Every other session of yours ends; this one
+/// goes on.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "changed"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "the new password is too short or long, or the current one is wrong"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/me/password")]
+async fn change_password(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<PasswordChange>,
+) -> Result<HttpResponse> {
+    let PasswordChange {
+        current_password,
+        new_password,
+    } = body.0;
+    password::validate(&new_password).map_err(|m| Error::field("new_password", m))?;
+    let limits = state.login_limits;
+    let user_id = caller.user_id;
+    let stored = db::run(&state.pool, move |conn| {
+        ratelimit::hit(
+            conn,
+            &format!("password:{user_id}"),
+            limits.per_phone,
+            limits.window_secs,
+        )?;
+        Ok(users::get(conn, user_id)?.password_hash)
+    })
+    .await?;
+    if current_password.len() > 1024
+        || !state
+            .hasher
+            .verify(current_password, Some(stored.clone()))
+            .await?
+    {
+        return Err(Error::field(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    let new_hash = state.hasher.hash(new_password).await?;
+    db::run(&state.pool, move |conn| {
+        credentials::change_password(conn, &caller, &stored, &new_hash)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Set a new password with a one-time code from the village office. Every session of the
+/// person ends. Rate limited like login.
+#[utoipa::path(
+    tag = "auth",
+    request_body = PasswordReset,
+    responses(
+        (status = 204, description = "password set"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "unknown phone, or the code is wrong, used or expired"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/password-reset")]
+async fn reset_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Json<PasswordReset>,
+) -> Result<HttpResponse> {
+    let PasswordReset {
+        phone: raw_phone,
+        code,
+        new_password,
+    } = body.0;
+    let phone = phone::normalize(&raw_phone).map_err(|m| Error::field("phone", m))?;
+    password::validate(&new_password).map_err(|m| Error::field("new_password", m))?;
+    let invalid = || Error::Unauthorized("invalid phone or reset code".into());
+    if code.len() > 64 {
+        return Err(invalid());
+    }
+    let address = client_address(&req);
+    let limits = state.login_limits;
+    let found = db::run(&state.pool, move |conn| {
+        ratelimit::hit(
+            conn,
+            &format!("ip:{address}"),
+            limits.per_address,
+            limits.window_secs,
+        )?;
+        ratelimit::hit(
+            conn,
+            &format!("reset:{phone}"),
+            limits.per_phone,
+            limits.window_secs,
+        )?;
+        credentials::find_reset(conn, &phone, &code)
+    })
+    .await?;
+    let Some((reset, user)) = found else {
+        return Err(invalid());
+    };
+    let new_hash = state.hasher.hash(new_password).await?;
+    let done = db::run(&state.pool, move |conn| {
+        credentials::redeem_reset(conn, reset, user, &new_hash)
+    })
+    .await?;
+    if !done {
+        return Err(invalid());
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Issue a one-time password reset code for a member (admins and treasurers of the village;
+/// see the rules in the description of `/auth/password-reset`). Hand it over in person.
+#[utoipa::path(
+    tag = "villages",
+    security(("bearer" = [])),
+    params(("code" = String, Path), ("user_id" = Uuid, Path)),
+    responses(
+        (status = 201, body = ResetCode),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/villages/{code}/members/{user_id}/password-reset")]
+async fn issue_reset_code(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse> {
+    let (village, user_id) = path.into_inner();
+    let code = db::run(&state.pool, move |conn| {
+        credentials::issue_reset(conn, &caller, &village, user_id)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(code))
 }

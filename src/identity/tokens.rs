@@ -13,48 +13,46 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::http::error::{Error, Result};
+use crate::state::AppState;
 
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 const LEEWAY_SECS: u64 = 5;
 
-/// A role of a user in one village. `platform_admin` is global and appears in tokens as a role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Treasurer,
-    Member,
-    PlatformAdmin,
+crate::text_enum! {
+    /// A role of a user in one village. `platform_admin` is global (a flag on the user) and
+    /// appears in tokens as a role.
+    pub enum Role {
+        Admin = "admin",
+        Treasurer = "treasurer",
+        Member = "member",
+        PlatformAdmin = "platform_admin",
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Treasurer => "treasurer",
-            Role::Member => "member",
-            Role::PlatformAdmin => "platform_admin",
-        }
-    }
-
     /// Roles a village admin may grant (platform admin is not a village role).
     pub fn parse_village_role(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "treasurer" => Some(Role::Treasurer),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
+        Role::parse(s).filter(|r| r.is_village_role())
+    }
+
+    pub fn is_village_role(self) -> bool {
+        self != Role::PlatformAdmin
     }
 }
+
+/// The `village` claim of a platform-scoped token (a platform admin who logged in without a
+/// village): it equals no village code, so every tenancy check of a village fails for it.
+pub const PLATFORM_SCOPE: &str = "";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: Uuid,
+    /// The village the token is scoped to; [`PLATFORM_SCOPE`] for a platform-scoped token.
     pub village: String,
     pub roles: Vec<Role>,
+    /// The login session (refresh family) the token was issued in.
+    pub sid: Uuid,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -96,12 +94,13 @@ impl TokenKeys {
         })
     }
 
-    pub fn issue(&self, user: Uuid, village: &str, roles: Vec<Role>) -> Result<String> {
+    pub fn issue(&self, user: Uuid, village: &str, roles: Vec<Role>, sid: Uuid) -> Result<String> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user,
             village: village.to_string(),
             roles,
+            sid,
             iat: now,
             nbf: now,
             exp: now + ACCESS_TTL_SECS,
@@ -138,15 +137,30 @@ impl TokenKeys {
     }
 }
 
-/// The authenticated caller: who, in which village, with which roles.
+/// The authenticated caller: who, in which village, with which roles — as the token says. The
+/// roles are a snapshot (up to 15 minutes old), good for reads; writes that change privileges,
+/// settings or money authorize with [`super::authz::current`] instead.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: Uuid,
+    /// The token's village; [`PLATFORM_SCOPE`] when platform-scoped.
     pub village: String,
     pub roles: Vec<Role>,
+    pub session: Uuid,
 }
 
 impl Caller {
+    /// A caller outside any login session (the command line: `pasar seed`, fixtures). Its writes
+    /// are authorized against the database like any other.
+    pub fn offline(user_id: Uuid, village: &str, roles: Vec<Role>) -> Self {
+        Caller {
+            user_id,
+            village: village.to_string(),
+            roles,
+            session: Uuid::nil(),
+        }
+    }
+
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -196,6 +210,7 @@ fn caller_from(req: &HttpRequest) -> Option<Result<Caller>> {
         user_id: c.sub,
         village: c.village,
         roles: c.roles,
+        session: c.sid,
     }))
 }
 
@@ -244,7 +259,9 @@ mod tests {
     fn round_trip() {
         let k = keys();
         let user = Uuid::now_v7();
-        let t = k.issue(user, "34.02.15.2004", vec![Role::Member]).unwrap();
+        let t = k
+            .issue(user, "34.02.15.2004", vec![Role::Member], Uuid::now_v7())
+            .unwrap();
         let c = k.verify(&t).unwrap();
         assert_eq!(c.sub, user);
         assert_eq!(c.village, "34.02.15.2004");
@@ -260,7 +277,9 @@ mod tests {
             "pasar-api",
         )
         .unwrap();
-        let t = other.issue(Uuid::now_v7(), "34", vec![]).unwrap();
+        let t = other
+            .issue(Uuid::now_v7(), "34", vec![], Uuid::now_v7())
+            .unwrap();
         assert!(k.verify(&t).is_err());
         assert!(k.verify("a.b.c").is_err());
         assert!(k.verify("").is_err());

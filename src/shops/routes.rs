@@ -5,13 +5,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::{Decision, Operator, Shop, ShopApplication, ShopUpdate};
-use crate::app::AppState;
 use crate::db;
 use crate::http::error::{Error, Problem, Result};
 use crate::http::extract::Json;
 use crate::http::pagination::{Page, PageParams};
 use crate::identity::phone;
 use crate::identity::tokens::{Caller, MaybeCaller};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(apply)

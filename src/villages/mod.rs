@@ -13,6 +13,7 @@ use crate::audit;
 use crate::db::schema::{network_villages, networks, regions, villages};
 use crate::http::error::{Error, FieldError, Result, on_constraint};
 use crate::http::pagination::{Page, page};
+use crate::identity::authz;
 use crate::identity::tokens::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
@@ -55,8 +56,37 @@ pub const IDM_STATUSES: [&str; 5] = [
     "mandiri",
 ];
 
-/// Onboards a level-4 region as a village. Onboarding twice is a 409.
-pub fn onboard(conn: &mut PgConnection, code: &str, actor: Option<Uuid>) -> Result<Village> {
+/// A platform admin now (not only in the token's snapshot).
+pub fn require_platform_admin(conn: &mut PgConnection, caller: &Caller) -> Result<()> {
+    if authz::current(conn, caller)?.is_platform_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("platform admins only".into()))
+    }
+}
+
+/// Onboards a level-4 region as a village (platform admins). Onboarding twice is a 409.
+pub fn onboard(conn: &mut PgConnection, caller: &Caller, code: &str) -> Result<Village> {
+    conn.transaction(|conn| {
+        require_platform_admin(conn, caller)?;
+        let v = insert_village(conn, code, caller.user_id)?;
+        audit::record(
+            conn,
+            audit::Record {
+                actor: Some(caller.user_id),
+                village: Some(&v.code),
+                action: "village.onboard",
+                entity_type: "village",
+                entity_id: v.code.clone(),
+                before: None,
+                after: audit::snapshot(&v),
+            },
+        )?;
+        Ok(v)
+    })
+}
+
+fn insert_village(conn: &mut PgConnection, code: &str, actor: Uuid) -> Result<Village> {
     crate::regions::validate_code("code", code)?;
     let region: Option<(String, i16)> = regions::table
         .find(code)
@@ -76,7 +106,7 @@ pub fn onboard(conn: &mut PgConnection, code: &str, actor: Option<Uuid>) -> Resu
         .values((
             villages::code.eq(code),
             villages::name.eq(&name),
-            villages::onboarded_by.eq(actor),
+            villages::onboarded_by.eq(Some(actor)),
         ))
         .returning(Village::as_returning())
         .get_result(conn)
@@ -135,8 +165,34 @@ fn validate_network(
     Ok((name, network_fee_bps, codes))
 }
 
-/// Creates a network of onboarded villages.
+/// Creates a network of onboarded villages (platform admins).
 pub fn create_network(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    name: &str,
+    village_codes: &[String],
+    network_fee_bps: i32,
+) -> Result<Network> {
+    conn.transaction(|conn| {
+        require_platform_admin(conn, caller)?;
+        let n = insert_network(conn, name, village_codes, network_fee_bps)?;
+        audit::record(
+            conn,
+            audit::Record {
+                actor: Some(caller.user_id),
+                village: None,
+                action: "network.create",
+                entity_type: "network",
+                entity_id: n.network.id.to_string(),
+                before: None,
+                after: audit::snapshot(&n),
+            },
+        )?;
+        Ok(n)
+    })
+}
+
+fn insert_network(
     conn: &mut PgConnection,
     name: &str,
     village_codes: &[String],
@@ -187,10 +243,15 @@ pub struct VillageUpdate {
     pub village_share_bps: Option<i32>,
 }
 
-/// Who may change a village's settings: its admins, through a token of it.
+/// Who may change a village's settings: its admins now, through a token of it. Locks the row,
+/// so concurrent changes apply one after the other.
 fn authorize_admin(conn: &mut PgConnection, caller: &Caller, code: &str) -> Result<Village> {
-    let village = get(conn, code)?;
-    if !caller.is_village_admin(code) {
+    let village: Village = villages::table
+        .find(code)
+        .select(Village::as_select())
+        .for_update()
+        .first(conn)?;
+    if !authz::current(conn, caller)?.is_village_admin(code) {
         return Err(Error::Forbidden(
             "only this village's admins change its settings".into(),
         ));
@@ -335,8 +396,14 @@ pub fn update_network(
     id: Uuid,
     u: &NetworkUpdate,
 ) -> Result<Network> {
+    // Lock first: concurrent changes apply one after the other, none is lost.
+    networks::table
+        .find(id)
+        .select(networks::id)
+        .for_update()
+        .first::<Uuid>(conn)?;
+    require_platform_admin(conn, caller)?;
     let before = get_network(conn, id)?;
-    require_platform_admin(caller)?;
     let name = u.name.clone().unwrap_or(before.network.name.clone());
     let fee = u.network_fee_bps.unwrap_or(before.network.network_fee_bps);
     let codes = u
@@ -390,14 +457,6 @@ pub fn update_network(
         },
     )?;
     Ok(after)
-}
-
-pub fn require_platform_admin(caller: &Caller) -> Result<()> {
-    if caller.is_platform_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("platform admins only".into()))
-    }
 }
 
 /// Networks a village belongs to (its "local" trade partners).

@@ -6,13 +6,13 @@ use uuid::Uuid;
 
 use super::bumdes::{self, Bumdes, NewBumdes, NewUnit, Unit};
 use super::{Network, NetworkUpdate, Village, VillageUpdate};
-use crate::app::AppState;
 use crate::audit::{self, AuditEntry};
 use crate::db;
 use crate::http::error::{Error, Problem, Result};
 use crate::http::extract::Json;
 use crate::http::pagination::{Page, PageParams};
 use crate::identity::tokens::Caller;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(onboard_village)
@@ -55,23 +55,9 @@ async fn onboard_village(
     caller: Caller,
     body: Json<OnboardRequest>,
 ) -> Result<HttpResponse> {
-    super::require_platform_admin(&caller)?;
     let code = body.0.code;
-    let village = db::transaction(&state.pool, move |conn| {
-        let v = super::onboard(conn, &code, Some(caller.user_id))?;
-        audit::record(
-            conn,
-            audit::Record {
-                actor: Some(caller.user_id),
-                village: Some(&v.code),
-                action: "village.onboard",
-                entity_type: "village",
-                entity_id: v.code.clone(),
-                before: None,
-                after: audit::snapshot(&v),
-            },
-        )?;
-        Ok(v)
+    let village = db::run(&state.pool, move |conn| {
+        super::onboard(conn, &caller, &code)
     })
     .await?;
     Ok(HttpResponse::Created().json(village))
@@ -196,27 +182,14 @@ async fn create_network(
     caller: Caller,
     body: Json<NewNetwork>,
 ) -> Result<HttpResponse> {
-    super::require_platform_admin(&caller)?;
-    let n = db::transaction(&state.pool, move |conn| {
-        let n = super::create_network(
+    let n = db::run(&state.pool, move |conn| {
+        super::create_network(
             conn,
+            &caller,
             &body.0.name,
             &body.0.village_codes,
             body.0.network_fee_bps,
-        )?;
-        audit::record(
-            conn,
-            audit::Record {
-                actor: Some(caller.user_id),
-                village: None,
-                action: "network.create",
-                entity_type: "network",
-                entity_id: n.network.id.to_string(),
-                before: None,
-                after: audit::snapshot(&n),
-            },
-        )?;
-        Ok(n)
+        )
     })
     .await?;
     Ok(HttpResponse::Created().json(n))

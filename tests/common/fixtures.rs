@@ -3,7 +3,7 @@
 
 use diesel::PgConnection;
 use pasar::identity::memberships;
-use pasar::identity::tokens::{Caller, Role};
+use pasar::identity::tokens::{Caller, PLATFORM_SCOPE, Role};
 use pasar::shops::{self, Decision, ShopApplication};
 use pasar::villages::{self, bumdes};
 use serde_json::json;
@@ -67,22 +67,21 @@ pub fn platform_admin(conn: &mut PgConnection, phone: &str) -> Person {
 /// Onboards `code` and fills it: admin, treasurer, member, operator of an active and a pending
 /// shop, a BUMDes with one unit. `n` makes the phones unique.
 pub fn village(conn: &mut PgConnection, platform: &Person, code: &str, n: u8) -> Village {
-    unwrap(villages::onboard(conn, code, Some(platform.id)));
-    let as_platform = Caller {
-        user_id: platform.id,
-        village: code.into(),
-        roles: vec![Role::PlatformAdmin],
-    };
+    let root = Caller::offline(platform.id, PLATFORM_SCOPE, vec![Role::PlatformAdmin]);
+    unwrap(villages::onboard(conn, &root, code));
+    let as_platform = Caller::offline(platform.id, code, vec![Role::PlatformAdmin]);
     let mut add = |i: u8, role: &str| {
         let phone = format!("+62813{n:02}0000{i:02}");
         let m = unwrap(memberships::add(
             conn,
             &as_platform,
             code,
-            &phone,
-            "Warga",
+            &memberships::ValidMember {
+                phone: phone.clone(),
+                name: Some("Warga".into()),
+                roles: vec![Role::parse_village_role(role).expect("a village role")],
+            },
             Some(hash()),
-            &[role.to_string()],
         ));
         Person {
             id: m.user_id,
@@ -93,16 +92,8 @@ pub fn village(conn: &mut PgConnection, platform: &Person, code: &str, n: u8) ->
     let treasurer = add(2, "treasurer");
     let member = add(3, "member");
     let operator = add(4, "member");
-    let as_admin = Caller {
-        user_id: admin.id,
-        village: code.into(),
-        roles: vec![Role::Admin],
-    };
-    let as_operator = Caller {
-        user_id: operator.id,
-        village: code.into(),
-        roles: vec![Role::Member],
-    };
+    let as_admin = Caller::offline(admin.id, code, vec![Role::Admin]);
+    let as_operator = Caller::offline(operator.id, code, vec![Role::Member]);
     let b = unwrap(bumdes::create(
         conn,
         &as_admin,
@@ -163,8 +154,10 @@ pub fn world(app: &TestApp) -> World {
         let platform = platform_admin(conn, "+6281199990000");
         let a = village(conn, &platform, A, 1);
         let b = village(conn, &platform, B, 2);
+        let root = Caller::offline(platform.id, PLATFORM_SCOPE, vec![Role::PlatformAdmin]);
         let network = unwrap(villages::create_network(
             conn,
+            &root,
             "Jaringan Uji",
             &[A.into(), B.into()],
             0,
@@ -193,6 +186,19 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A platform admin's platform-scoped login (no village), over HTTP.
+    pub async fn login_platform(&self, phone: &str) -> String {
+        let body = self
+            .post("/api/v1/auth/login")
+            .json(&json!({"phone": phone, "password": PASSWORD}))
+            .send()
+            .await
+            .expect(200);
+        body["access_token"].as_str().unwrap().to_string()
+    }
+}
+
 /// A village with only an operator and one active shop; returns (shop id, operator).
 pub fn selling_village(
     conn: &mut PgConnection,
@@ -214,11 +220,7 @@ pub fn product(
     price: i64,
     stock: i64,
 ) -> Uuid {
-    let as_operator = Caller {
-        user_id: operator.id,
-        village: village.into(),
-        roles: vec![Role::Member],
-    };
+    let as_operator = Caller::offline(operator.id, village, vec![Role::Member]);
     unwrap(pasar::catalog::create(
         conn,
         &as_operator,

@@ -168,6 +168,7 @@ pub fn test_config(database_url: &str) -> Config {
         login_limit_ip: 1000,
         login_window_secs: 900,
         refresh_reuse_grace_secs: 0,
+        session_max_days: 90,
     }
 }
 
