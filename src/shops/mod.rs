@@ -16,6 +16,7 @@ use crate::db::schema::{
 };
 use crate::http::error::{Error, FieldError, Result, on_constraint, text_field as validate_text};
 use crate::http::pagination::{Page, page};
+use crate::identity::authz;
 use crate::identity::tokens::Caller;
 
 pub const KINDS: [&str; 3] = ["bumdes_unit", "umkm", "group"];
@@ -100,7 +101,9 @@ pub fn load(conn: &mut PgConnection, caller: Option<&Caller>, id: Uuid) -> Resul
     Ok((shop, access))
 }
 
-/// Loads a shop the caller operates (or administers, when `admin_ok`).
+/// Loads a shop for a write by one who operates it (or administers its village, when
+/// `admin_ok`). Both are read from the database now: operator links (removed with the
+/// membership) and the admin role through [`authz::current`], never the token's snapshot.
 pub fn load_managed(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -108,7 +111,9 @@ pub fn load_managed(
     admin_ok: bool,
 ) -> Result<Shop> {
     let (shop, access) = load(conn, Some(caller), id)?;
-    if access.operator || (admin_ok && access.admin) {
+    if access.operator
+        || (admin_ok && authz::current(conn, caller)?.is_village_admin(&shop.village_code))
+    {
         Ok(shop)
     } else {
         Err(Error::Forbidden(
@@ -117,14 +122,24 @@ pub fn load_managed(
     }
 }
 
+/// Loads and locks a shop for a decision of its village's admin (checked now).
 fn load_as_admin(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<Shop> {
-    let (shop, access) = load(conn, Some(caller), id)?;
-    if !access.admin {
+    let (shop, _) = load(conn, Some(caller), id)?;
+    if !authz::current(conn, caller)?.is_village_admin(&shop.village_code) {
         return Err(Error::Forbidden(
             "only the village admin decides on shops".into(),
         ));
     }
     Ok(shop)
+}
+
+/// Locks the shop row and reads it as it is under the lock.
+fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Shop> {
+    Ok(shops::table
+        .find(id)
+        .select(Shop::as_select())
+        .for_update()
+        .first(conn)?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -146,8 +161,17 @@ pub fn apply(
     village: &str,
     a: &ShopApplication,
 ) -> Result<Shop> {
+    conn.transaction(|conn| apply_in(conn, caller, village, a))
+}
+
+fn apply_in(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    village: &str,
+    a: &ShopApplication,
+) -> Result<Shop> {
     crate::villages::get(conn, village)?;
-    if !caller.is_member_of(village) {
+    if !authz::current(conn, caller)?.is_member_of(village) {
         return Err(Error::Forbidden(
             "only members of this village open shops in it".into(),
         ));
@@ -175,7 +199,8 @@ pub fn apply(
                         .on(bumdes_villages::bumdes_id.eq(bumdes_units::bumdes_id)),
                 )
                 .filter(bumdes_units::id.eq(unit))
-                .filter(bumdes_villages::village_code.eq(village)),
+                .filter(bumdes_villages::village_code.eq(village))
+                .filter(bumdes_villages::accepted_at.is_not_null()),
         ))
         .get_result(conn)?;
         if !owned {
@@ -245,7 +270,18 @@ pub fn decide(
     decision: Decision,
     reason: Option<&str>,
 ) -> Result<Shop> {
-    let before = load_as_admin(conn, caller, id)?;
+    conn.transaction(|conn| decide_in(conn, caller, id, decision, reason))
+}
+
+fn decide_in(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    decision: Decision,
+    reason: Option<&str>,
+) -> Result<Shop> {
+    load_as_admin(conn, caller, id)?;
+    let before = lock(conn, id)?;
     let (from, to, action) = decision.rule();
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     if decision != Decision::Approve {
@@ -274,9 +310,10 @@ pub fn decide(
             before.status
         )));
     };
-    // Products' availability changed with the shop: touch them so offline phones sync it.
+    // Products' availability changed with the shop: a new version (so a cached ETag is not
+    // answered 304 with the old `available`) and a new stamp (so offline phones sync it).
     diesel::update(products::table.filter(products::shop_id.eq(id)))
-        .set(products::updated_at.eq(diesel::dsl::now))
+        .set(products::version.eq(products::version + 1))
         .execute(conn)?;
     audit::record(
         conn,
@@ -332,35 +369,39 @@ pub fn update(conn: &mut PgConnection, caller: &Caller, id: Uuid, u: &ShopUpdate
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let before = load_managed(conn, caller, id, false)?;
-    let after: Shop = diesel::update(shops::table.find(id))
-        .set((
-            shops::name.eq(name.unwrap_or(before.name.clone())),
-            shops::description.eq(description.unwrap_or(before.description.clone())),
-            shops::delivery_fee_village_idr.eq(u
-                .delivery_fee_village_idr
-                .unwrap_or(before.delivery_fee_village_idr)),
-            shops::delivery_fee_other_idr.eq(u
-                .delivery_fee_other_idr
-                .unwrap_or(before.delivery_fee_other_idr)),
-            shops::pickup.eq(u.pickup.unwrap_or(before.pickup)),
-            shops::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(Shop::as_returning())
-        .get_result(conn)?;
-    audit::record(
-        conn,
-        audit::Record {
-            actor: Some(caller.user_id),
-            village: Some(&after.village_code),
-            action: "shop.update",
-            entity_type: "shop",
-            entity_id: id.to_string(),
-            before: audit::snapshot(&before),
-            after: audit::snapshot(&after),
-        },
-    )?;
-    Ok(after)
+    conn.transaction(|conn| {
+        load_managed(conn, caller, id, false)?;
+        // Read under the lock: the fields not given are written back as they are now.
+        let before = lock(conn, id)?;
+        let after: Shop = diesel::update(shops::table.find(id))
+            .set((
+                shops::name.eq(name.unwrap_or(before.name.clone())),
+                shops::description.eq(description.unwrap_or(before.description.clone())),
+                shops::delivery_fee_village_idr.eq(u
+                    .delivery_fee_village_idr
+                    .unwrap_or(before.delivery_fee_village_idr)),
+                shops::delivery_fee_other_idr.eq(u
+                    .delivery_fee_other_idr
+                    .unwrap_or(before.delivery_fee_other_idr)),
+                shops::pickup.eq(u.pickup.unwrap_or(before.pickup)),
+                shops::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Shop::as_returning())
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            audit::Record {
+                actor: Some(caller.user_id),
+                village: Some(&after.village_code),
+                action: "shop.update",
+                entity_type: "shop",
+                entity_id: id.to_string(),
+                before: audit::snapshot(&before),
+                after: audit::snapshot(&after),
+            },
+        )?;
+        Ok(after)
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -371,28 +412,45 @@ pub struct Operator {
     pub added_at: DateTime<Utc>,
 }
 
-pub fn operators(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<Vec<Operator>> {
-    load_managed(conn, caller, id, true)?;
-    let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = shop_operators::table
+type OperatorRow = (Uuid, String, String, DateTime<Utc>);
+
+fn operator_from((user_id, phone, name, added_at): OperatorRow) -> Operator {
+    Operator {
+        user_id,
+        phone,
+        name,
+        added_at,
+    }
+}
+
+/// A shop's operators, by user id (its operators and village admin).
+pub fn operators(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    limit: i64,
+    after: Option<Uuid>,
+) -> Result<Page<Operator>> {
+    let (_, access) = load(conn, Some(caller), id)?;
+    if !access.manage() {
+        return Err(Error::Forbidden(
+            "only this shop's operators and village admin see its operators".into(),
+        ));
+    }
+    let rows: Vec<OperatorRow> = shop_operators::table
         .inner_join(users::table)
         .filter(shop_operators::shop_id.eq(id))
+        .filter(users::id.gt(after.unwrap_or(Uuid::nil())))
         .select((
             users::id,
             users::phone,
             users::name,
             shop_operators::added_at,
         ))
-        .order(shop_operators::added_at)
+        .order(users::id)
+        .limit(limit + 1)
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(user_id, phone, name, added_at)| Operator {
-            user_id,
-            phone,
-            name,
-            added_at,
-        })
-        .collect())
+    Ok(page(rows, limit, |r| r.0, operator_from))
 }
 
 /// Links a member of the shop's village as an operator.
@@ -401,41 +459,54 @@ pub fn add_operator(
     caller: &Caller,
     id: Uuid,
     phone: &str,
-) -> Result<Vec<Operator>> {
-    let shop = load_managed(conn, caller, id, true)?;
-    let user: Option<Uuid> = memberships::table
-        .inner_join(users::table)
-        .filter(users::phone.eq(phone))
-        .filter(memberships::village_code.eq(&shop.village_code))
-        .select(users::id)
-        .first(conn)
-        .optional()?;
-    let user =
-        user.ok_or_else(|| Error::field("phone", "no member of this village has this phone"))?;
-    diesel::insert_into(shop_operators::table)
-        .values((
-            shop_operators::shop_id.eq(id),
-            shop_operators::user_id.eq(user),
-        ))
-        .execute(conn)
-        .map_err(|e| {
-            on_constraint(e, |c| {
-                (c == "shop_operators_pkey").then(|| Error::conflict("already an operator"))
-            })
-        })?;
-    audit::record(
-        conn,
-        audit::Record {
-            actor: Some(caller.user_id),
-            village: Some(&shop.village_code),
-            action: "shop.add_operator",
-            entity_type: "shop",
-            entity_id: id.to_string(),
-            before: None,
-            after: Some(serde_json::json!({"user_id": user})),
-        },
-    )?;
-    operators(conn, caller, id)
+) -> Result<Operator> {
+    conn.transaction(|conn| {
+        let shop = load_managed(conn, caller, id, true)?;
+        let user: Option<Uuid> = memberships::table
+            .inner_join(users::table)
+            .filter(users::phone.eq(phone))
+            .filter(memberships::village_code.eq(&shop.village_code))
+            .select(users::id)
+            .first(conn)
+            .optional()?;
+        let user =
+            user.ok_or_else(|| Error::field("phone", "no member of this village has this phone"))?;
+        diesel::insert_into(shop_operators::table)
+            .values((
+                shop_operators::shop_id.eq(id),
+                shop_operators::user_id.eq(user),
+            ))
+            .execute(conn)
+            .map_err(|e| {
+                on_constraint(e, |c| {
+                    (c == "shop_operators_pkey").then(|| Error::conflict("already an operator"))
+                })
+            })?;
+        audit::record(
+            conn,
+            audit::Record {
+                actor: Some(caller.user_id),
+                village: Some(&shop.village_code),
+                action: "shop.add_operator",
+                entity_type: "shop",
+                entity_id: id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({"user_id": user})),
+            },
+        )?;
+        let row: OperatorRow = shop_operators::table
+            .inner_join(users::table)
+            .filter(shop_operators::shop_id.eq(id))
+            .filter(users::id.eq(user))
+            .select((
+                users::id,
+                users::phone,
+                users::name,
+                shop_operators::added_at,
+            ))
+            .first(conn)?;
+        Ok(operator_from(row))
+    })
 }
 
 pub fn remove_operator(
@@ -444,37 +515,35 @@ pub fn remove_operator(
     id: Uuid,
     user: Uuid,
 ) -> Result<()> {
-    let shop = load_managed(conn, caller, id, true)?;
-    // Lock the shop row: two concurrent removals cannot leave it with no operator.
-    shops::table
-        .find(id)
-        .select(shops::id)
-        .for_update()
-        .first::<Uuid>(conn)?;
-    let count: i64 = shop_operators::table
-        .filter(shop_operators::shop_id.eq(id))
-        .count()
-        .get_result(conn)?;
-    let removed = diesel::delete(shop_operators::table.find((id, user))).execute(conn)?;
-    if removed == 0 {
-        return Err(Error::NotFound);
-    }
-    if count <= 1 {
-        return Err(Error::conflict("a shop keeps at least one operator"));
-    }
-    audit::record(
-        conn,
-        audit::Record {
-            actor: Some(caller.user_id),
-            village: Some(&shop.village_code),
-            action: "shop.remove_operator",
-            entity_type: "shop",
-            entity_id: id.to_string(),
-            before: Some(serde_json::json!({"user_id": user})),
-            after: None,
-        },
-    )?;
-    Ok(())
+    conn.transaction(|conn| {
+        let shop = load_managed(conn, caller, id, true)?;
+        // Lock the shop row: two concurrent removals cannot leave it with no operator.
+        lock(conn, id)?;
+        let count: i64 = shop_operators::table
+            .filter(shop_operators::shop_id.eq(id))
+            .count()
+            .get_result(conn)?;
+        let removed = diesel::delete(shop_operators::table.find((id, user))).execute(conn)?;
+        if removed == 0 {
+            return Err(Error::NotFound);
+        }
+        if count <= 1 {
+            return Err(Error::conflict("a shop keeps at least one operator"));
+        }
+        audit::record(
+            conn,
+            audit::Record {
+                actor: Some(caller.user_id),
+                village: Some(&shop.village_code),
+                action: "shop.remove_operator",
+                entity_type: "shop",
+                entity_id: id.to_string(),
+                before: Some(serde_json::json!({"user_id": user})),
+                after: None,
+            },
+        )?;
+        Ok(())
+    })
 }
 
 /// Shops of a village: active ones for everyone; the village admin may filter by any status.

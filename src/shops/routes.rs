@@ -223,16 +223,22 @@ async fn suspend(
     tag = "shops",
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<Operator>), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, body = Page<Operator>), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/shops/{id}/operators")]
 async fn list_operators(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<Uuid>,
+    paging: web::Query<PageParams>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let ops = db::run(&state.pool, move |conn| super::operators(conn, &caller, id)).await?;
+    let limit = paging.limit()?;
+    let after = paging.cursor::<Uuid>()?;
+    let ops = db::run(&state.pool, move |conn| {
+        super::operators(conn, &caller, id, limit, after)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(ops))
 }
 
@@ -249,7 +255,7 @@ pub struct NewOperator {
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     request_body = NewOperator,
-    responses((status = 201, body = Vec<Operator>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"))
+    responses((status = 201, body = Operator), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/shops/{id}/operators")]
 async fn add_operator(
