@@ -654,17 +654,9 @@ async fn reject_with_reason_and_bumdes_units() {
     let b = app.post(&format!("/api/v1/villages/{A}/bumdes")).token(&admin)
         .json(&json!({"name": "BUMDes Bersama Bantul", "kind": "bersama", "partner_village_codes": [B]}))
         .send().await.expect(201);
-    assert_eq!(
-        b["village_codes"],
-        json!(
-            [B, A]
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect::<Vec<_>>()
-        )
-    );
+    // B co-owns it only once B's admin accepts.
+    assert_eq!(b["village_codes"], json!([A]));
+    assert_eq!(b["invited_village_codes"], json!([B]));
     app.post(&format!("/api/v1/villages/{A}/bumdes"))
         .token(&admin)
         .json(&json!({"name": "X", "kind": "bersama"}))
@@ -693,18 +685,58 @@ async fn reject_with_reason_and_bumdes_units() {
         .send()
         .await
         .expect(201);
-    // The co-owning village lists it too.
+    let listed_under_b = |list: &Value| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == b["id"] && x["units"][0]["id"] == unit["id"])
+    };
     let list = app
         .get(&format!("/api/v1/villages/{B}/bumdes"))
         .send()
         .await
         .expect(200);
-    assert!(
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["id"] == b["id"] && x["units"][0]["id"] == unit["id"])
-    );
+    assert!(!listed_under_b(&list), "listed under B without consent");
+    let bid = b["id"].as_str().unwrap();
+    // A's admin cannot accept for B; B's admin can, once; it lands in B's audit log.
+    app.post(&format!("/api/v1/bumdes/{bid}/partners/{B}/accept"))
+        .token(&admin)
+        .send()
+        .await
+        .expect_problem(403, "forbidden");
+    let admin_b = app.login(&w.b.admin.phone, B).await;
+    let accepted = app
+        .post(&format!("/api/v1/bumdes/{bid}/partners/{B}/accept"))
+        .token(&admin_b)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(accepted["village_codes"], json!([B, A]), "in code order");
+    app.post(&format!("/api/v1/bumdes/{bid}/partners/{B}/accept"))
+        .token(&admin_b)
+        .send()
+        .await
+        .expect_problem(409, "conflict");
+    let list = app
+        .get(&format!("/api/v1/villages/{B}/bumdes"))
+        .send()
+        .await
+        .expect(200);
+    assert!(listed_under_b(&list));
+    let audit_b = app
+        .get(&format!("/api/v1/villages/{B}/audit"))
+        .token(&admin_b)
+        .send()
+        .await
+        .expect(200);
+    let actions: Vec<&str> = audit_b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"bumdes.invite") && actions.contains(&"bumdes.accept"));
     // A member opens a shop as that BUMDes unit.
     let member = app.login(&w.a.member.phone, A).await;
     let s = app
@@ -928,7 +960,15 @@ async fn operators_and_public_reads() {
         .send()
         .await
         .expect(201);
-    assert_eq!(ops.as_array().unwrap().len(), 2);
+    assert_eq!(ops["user_id"], json!(w.a.member.id));
+    let list = app
+        .get(&format!("/api/v1/shops/{shop}/operators"))
+        .token(&op)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["next_cursor"], Value::Null);
     app.post(&format!("/api/v1/shops/{shop}/operators"))
         .token(&op)
         .json(&json!({"phone": w.b.member.phone}))

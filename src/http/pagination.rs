@@ -12,7 +12,9 @@ use super::error::{Error, Result};
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
+/// Paging of a list that takes no other parameter; anything else in the query is a 400.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1..=100 (default 20).

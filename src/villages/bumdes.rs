@@ -11,6 +11,8 @@ use uuid::Uuid;
 use crate::audit;
 use crate::db::schema::{bumdes, bumdes_units, bumdes_villages, villages};
 use crate::http::error::{Error, FieldError, Result, text_field};
+use crate::http::pagination::{Page, page};
+use crate::identity::authz;
 use crate::identity::tokens::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
@@ -42,8 +44,10 @@ pub struct BumdesRow {
 pub struct Bumdes {
     #[serde(flatten)]
     pub bumdes: BumdesRow,
-    /// Every owning village, the lead included.
+    /// Every owning village that accepted, the lead included.
     pub village_codes: Vec<String>,
+    /// Partner villages invited to co-own it that have not accepted yet.
+    pub invited_village_codes: Vec<String>,
     pub units: Vec<Unit>,
 }
 
@@ -75,9 +79,13 @@ fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Bumdes>> {
         .select(BumdesRow::as_select())
         .order(bumdes::id)
         .load(conn)?;
-    let owners: Vec<(Uuid, String)> = bumdes_villages::table
+    let owners: Vec<(Uuid, String, bool)> = bumdes_villages::table
         .filter(bumdes_villages::bumdes_id.eq_any(ids))
-        .select((bumdes_villages::bumdes_id, bumdes_villages::village_code))
+        .select((
+            bumdes_villages::bumdes_id,
+            bumdes_villages::village_code,
+            bumdes_villages::accepted_at.is_not_null(),
+        ))
         .order((bumdes_villages::bumdes_id, bumdes_villages::village_code))
         .load(conn)?;
     let units: Vec<Unit> = bumdes_units::table
@@ -90,8 +98,13 @@ fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Bumdes>> {
         .map(|b| Bumdes {
             village_codes: owners
                 .iter()
-                .filter(|(id, _)| *id == b.id)
-                .map(|(_, code)| code.clone())
+                .filter(|(id, _, accepted)| *id == b.id && *accepted)
+                .map(|(_, code, _)| code.clone())
+                .collect(),
+            invited_village_codes: owners
+                .iter()
+                .filter(|(id, _, accepted)| *id == b.id && !*accepted)
+                .map(|(_, code, _)| code.clone())
                 .collect(),
             units: units
                 .iter()
@@ -107,14 +120,43 @@ pub fn get(conn: &mut PgConnection, id: Uuid) -> Result<Bumdes> {
     load_many(conn, &[id])?.pop().ok_or(Error::NotFound)
 }
 
-/// BUMDes a village owns or co-owns.
-pub fn list_for_village(conn: &mut PgConnection, village: &str) -> Result<Vec<Bumdes>> {
+/// BUMDes a village owns or co-owns (accepted), by id.
+pub fn list_for_village(
+    conn: &mut PgConnection,
+    village: &str,
+    limit: i64,
+    after: Option<Uuid>,
+) -> Result<Page<Bumdes>> {
     crate::villages::get(conn, village)?;
     let ids: Vec<Uuid> = bumdes_villages::table
         .filter(bumdes_villages::village_code.eq(village))
+        .filter(bumdes_villages::accepted_at.is_not_null())
+        .filter(bumdes_villages::bumdes_id.gt(after.unwrap_or(Uuid::nil())))
         .select(bumdes_villages::bumdes_id)
+        .order(bumdes_villages::bumdes_id)
+        .limit(limit + 1)
         .load(conn)?;
-    load_many(conn, &ids)
+    let pg = page(ids, limit, |id| *id, |id| id);
+    Ok(Page {
+        items: load_many(conn, &pg.items)?,
+        next_cursor: pg.next_cursor,
+    })
+}
+
+/// Admin of `village` now, or a platform admin.
+fn require_admin_now(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    village: &str,
+    what: &str,
+) -> Result<()> {
+    if authz::current(conn, caller)?.may_administer(village) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "only this village's admins {what}"
+        )))
+    }
 }
 
 pub fn create(
@@ -123,12 +165,17 @@ pub fn create(
     village: &str,
     b: &NewBumdes,
 ) -> Result<Bumdes> {
+    conn.transaction(|conn| create_in(conn, caller, village, b))
+}
+
+fn create_in(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    village: &str,
+    b: &NewBumdes,
+) -> Result<Bumdes> {
     crate::villages::get(conn, village)?;
-    if !caller.is_village_admin(village) {
-        return Err(Error::Forbidden(
-            "only this village's admins register its BUMDes".into(),
-        ));
-    }
+    require_admin_now(conn, caller, village, "register its BUMDes")?;
     let mut errors = Vec::new();
     let name = text_field("name", &b.name, 1, 150, &mut errors);
     let legal = b
@@ -178,19 +225,43 @@ pub fn create(
             bumdes::legal_number.eq(legal),
         ))
         .execute(conn)?;
-    let owners: Vec<_> = std::iter::once(village.to_string())
-        .chain(partners)
+    // The lead owns it at once; partners are invited and co-own it once they accept.
+    diesel::insert_into(bumdes_villages::table)
+        .values((
+            bumdes_villages::bumdes_id.eq(id),
+            bumdes_villages::village_code.eq(village),
+            bumdes_villages::invited_by.eq(caller.user_id),
+            bumdes_villages::accepted_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    let invited: Vec<_> = partners
+        .iter()
         .map(|c| {
             (
                 bumdes_villages::bumdes_id.eq(id),
                 bumdes_villages::village_code.eq(c),
+                bumdes_villages::invited_by.eq(caller.user_id),
             )
         })
         .collect();
     diesel::insert_into(bumdes_villages::table)
-        .values(&owners)
+        .values(&invited)
         .execute(conn)?;
     let created = get(conn, id)?;
+    for partner in &partners {
+        audit::record(
+            conn,
+            audit::Record {
+                actor: Some(caller.user_id),
+                village: Some(partner),
+                action: "bumdes.invite",
+                entity_type: "bumdes",
+                entity_id: id.to_string(),
+                before: None,
+                after: audit::snapshot(&created),
+            },
+        )?;
+    }
     audit::record(
         conn,
         audit::Record {
@@ -213,7 +284,7 @@ pub fn add_unit(
     u: &NewUnit,
 ) -> Result<Unit> {
     let b = get(conn, bumdes_id)?;
-    if !caller.is_village_admin(&b.bumdes.village_code) {
+    if !authz::current(conn, caller)?.is_village_admin(&b.bumdes.village_code) {
         return Err(Error::Forbidden(
             "only the lead village's admins add units".into(),
         ));
@@ -250,4 +321,62 @@ pub fn add_unit(
         },
     )?;
     Ok(unit)
+}
+
+/// What a partner village says to an invitation to co-own a BUMDes Bersama.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Accept,
+    Decline,
+}
+
+/// A partner village's admin (or a platform admin) accepts or declines co-ownership. Recorded in
+/// the partner's audit log.
+pub fn answer_invitation(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    bumdes_id: Uuid,
+    village: &str,
+    answer: Answer,
+) -> Result<Bumdes> {
+    conn.transaction(|conn| {
+        let before = get(conn, bumdes_id)?;
+        if !before.invited_village_codes.iter().any(|c| c == village) {
+            return Err(if before.village_codes.iter().any(|c| c == village) {
+                Error::conflict("this village co-owns the BUMDes already")
+            } else {
+                Error::NotFound
+            });
+        }
+        require_admin_now(conn, caller, village, "answer for it")?;
+        let row = bumdes_villages::table
+            .find((bumdes_id, village))
+            .filter(bumdes_villages::accepted_at.is_null());
+        let changed = match answer {
+            Answer::Accept => diesel::update(row)
+                .set(bumdes_villages::accepted_at.eq(diesel::dsl::now))
+                .execute(conn)?,
+            Answer::Decline => diesel::delete(row).execute(conn)?,
+        };
+        if changed == 0 {
+            return Err(Error::conflict("the invitation was answered meanwhile"));
+        }
+        let after = get(conn, bumdes_id)?;
+        audit::record(
+            conn,
+            audit::Record {
+                actor: Some(caller.user_id),
+                village: Some(village),
+                action: match answer {
+                    Answer::Accept => "bumdes.accept",
+                    Answer::Decline => "bumdes.decline",
+                },
+                entity_type: "bumdes",
+                entity_id: bumdes_id.to_string(),
+                before: audit::snapshot(&before),
+                after: audit::snapshot(&after),
+            },
+        )?;
+        Ok(after)
+    })
 }

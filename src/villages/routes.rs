@@ -27,7 +27,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(create_bumdes)
         .service(list_bumdes)
         .service(get_bumdes)
-        .service(add_unit);
+        .service(add_unit)
+        .service(accept_partnership)
+        .service(decline_partnership);
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -272,13 +274,20 @@ async fn create_bumdes(
 #[utoipa::path(
     tag = "bumdes",
     params(("code" = String, Path)),
-    responses((status = 200, body = Vec<Bumdes>), (status = 404, body = Problem, content_type = "application/problem+json"))
+    params(PageParams),
+    responses((status = 200, body = Page<Bumdes>), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/villages/{code}/bumdes")]
-async fn list_bumdes(state: web::Data<AppState>, code: web::Path<String>) -> Result<HttpResponse> {
+async fn list_bumdes(
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+    paging: web::Query<PageParams>,
+) -> Result<HttpResponse> {
     let code = code.into_inner();
+    let limit = paging.limit()?;
+    let after = paging.cursor::<Uuid>()?;
     let list = db::run(&state.pool, move |conn| {
-        bumdes::list_for_village(conn, &code)
+        bumdes::list_for_village(conn, &code, limit, after)
     })
     .await?;
     Ok(HttpResponse::Ok().json(list))
@@ -317,4 +326,51 @@ async fn add_unit(
     })
     .await?;
     Ok(HttpResponse::Created().json(u))
+}
+
+async fn answer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(Uuid, String)>,
+    answer: bumdes::Answer,
+) -> Result<HttpResponse> {
+    let (id, code) = path.into_inner();
+    let b = db::run(&state.pool, move |conn| {
+        bumdes::answer_invitation(conn, &caller, id, &code, answer)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(b))
+}
+
+/// Accept co-ownership of a BUMDes Bersama another village registered (admins of the invited
+/// village, or a platform admin). Until then it is not listed under this village.
+#[utoipa::path(
+    tag = "bumdes",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("code" = String, Path, description = "the invited village")),
+    responses((status = 200, body = Bumdes), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/bumdes/{id}/partners/{code}/accept")]
+async fn accept_partnership(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse> {
+    answer(state, caller, path, bumdes::Answer::Accept).await
+}
+
+/// Decline co-ownership of a BUMDes Bersama (admins of the invited village, or a platform admin).
+#[utoipa::path(
+    tag = "bumdes",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("code" = String, Path, description = "the invited village")),
+    responses((status = 200, body = Bumdes), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/bumdes/{id}/partners/{code}/decline")]
+async fn decline_partnership(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse> {
+    answer(state, caller, path, bumdes::Answer::Decline).await
 }
