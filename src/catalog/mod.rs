@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use self::product::{Discount, DiscountKind};
+use self::product::{Discount, DiscountKind, ProductStatus};
 use crate::audit;
-use crate::db::schema::{categories, products, shops, stock_adjustments};
+use crate::db::schema::{categories, products, stock_adjustments};
 use crate::http::error::{Error, FieldError, Result};
 use crate::http::pagination::{Page, page};
 use crate::identity::tokens::Caller;
-use crate::shops as shop_domain;
+use crate::shops::{self as shop_domain, ShopStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = products)]
@@ -37,10 +37,11 @@ pub struct ProductRow {
     pub photo_urls: Vec<String>,
     pub certifications: Vec<String>,
     pub flagship: bool,
-    pub status: String,
+    pub status: ProductStatus,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 impl ProductRow {
@@ -74,21 +75,23 @@ pub struct Product {
     pub certifications: Vec<String>,
     /// Produk unggulan: the village's flagship product.
     pub flagship: bool,
-    /// `draft`, `active`, `inactive` or `archived`.
-    pub status: String,
+    pub status: ProductStatus,
     /// Whether it can be bought now: active, and its shop is active.
     pub available: bool,
     /// Increases with every change; the `ETag` is `"v{version}"`.
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When it first became public (`active` or `inactive`); null while it is a draft, and for
+    /// a draft that was deleted without ever being published (which stays private).
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 impl Product {
     pub fn from_row(r: ProductRow, shop_active: bool) -> Self {
         let discount = r.discount();
         Product {
-            available: shop_active && r.status == "active",
+            available: shop_active && r.status == ProductStatus::Active,
             id: r.id,
             shop_id: r.shop_id,
             village_code: r.village_code,
@@ -108,6 +111,7 @@ impl Product {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            published_at: r.published_at,
         }
     }
 
@@ -155,7 +159,7 @@ pub struct NewProduct {
     #[serde(default)]
     pub flagship: bool,
     /// `draft`, `active` (default) or `inactive`.
-    pub status: Option<String>,
+    pub status: Option<ProductStatus>,
 }
 
 /// Changes to a product; absent fields stay, `discount: null` removes the discount. Stock is not
@@ -175,8 +179,9 @@ pub struct ProductUpdate {
     pub photo_urls: Option<Vec<String>>,
     pub certifications: Option<Vec<String>>,
     pub flagship: Option<bool>,
-    /// `active`, `inactive` or `archived` (a published product never returns to `draft`).
-    pub status: Option<String>,
+    /// `active`, `inactive` or `archived` (a published product never returns to `draft`, and
+    /// an archived one stays archived).
+    pub status: Option<ProductStatus>,
 }
 
 fn check_category(conn: &mut PgConnection, slug: &str) -> Result<()> {
@@ -192,17 +197,84 @@ fn check_category(conn: &mut PgConnection, slug: &str) -> Result<()> {
     }
 }
 
-fn shop_is_active(conn: &mut PgConnection, shop: Uuid) -> Result<bool> {
-    Ok(shops::table
-        .find(shop)
-        .select(shops::status)
-        .first::<shop_domain::ShopStatus>(conn)?
-        == shop_domain::ShopStatus::Active)
-}
-
 /// Operators of the shop (and its village admin) manage its products.
 fn managed_shop(conn: &mut PgConnection, caller: &Caller, shop: Uuid) -> Result<shop_domain::Shop> {
     shop_domain::load_managed(conn, caller, shop, true)
+}
+
+/// Whether [`load`] locks the product row for the change that follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    None,
+    ForUpdate,
+}
+
+/// A product as [`load`] found it for a caller.
+#[derive(Debug)]
+pub struct Loaded {
+    pub row: ProductRow,
+    pub shop_status: ShopStatus,
+    /// The caller manages the product's shop (operator, or its village admin).
+    pub manage: bool,
+}
+
+impl Loaded {
+    pub fn into_product(self) -> Product {
+        Product::from_row(self.row, self.shop_status == ShopStatus::Active)
+    }
+}
+
+/// The one access check of a product: published products of active shops are public; drafts,
+/// deleted drafts and products of shops that are not active only to those who manage the shop
+/// (through a token of its village, see [`shop_domain::load`]). Hidden is 404; database errors
+/// stay what they are.
+pub fn load(
+    conn: &mut PgConnection,
+    caller: Option<&Caller>,
+    id: Uuid,
+    lock: Lock,
+) -> Result<Loaded> {
+    let query = products::table.find(id).select(ProductRow::as_select());
+    let row: ProductRow = match lock {
+        Lock::None => query.first(conn)?,
+        Lock::ForUpdate => query.for_update().first(conn)?,
+    };
+    // NotFound when the shop is hidden from this caller (not active, and not theirs).
+    let (shop, access) = shop_domain::load(conn, caller, row.shop_id)?;
+    let public = shop.status == ShopStatus::Active && row.published_at.is_some();
+    if !public && !access.manage() {
+        return Err(Error::NotFound);
+    }
+    Ok(Loaded {
+        row,
+        shop_status: shop.status,
+        manage: access.manage(),
+    })
+}
+
+/// A product the caller manages. One they may see but not manage is 403 (it is public, so say
+/// why); one they may not see is 404.
+pub fn load_managed(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    lock: Lock,
+) -> Result<Loaded> {
+    let loaded = load(conn, Some(caller), id, lock)?;
+    if !loaded.manage {
+        return Err(Error::Forbidden(
+            "only this shop's operators (or its village admin) manage its products".into(),
+        ));
+    }
+    Ok(loaded)
+}
+
+/// With `If-Match`: the product must not have changed since the client read it.
+fn check_version(row: &ProductRow, expected_version: Option<i32>) -> Result<()> {
+    match expected_version {
+        Some(v) if v != row.version => Err(Error::PreconditionFailed),
+        _ => Ok(()),
+    }
 }
 
 pub fn create(
@@ -225,8 +297,8 @@ pub fn create(
     }
     let photos = product::validate_photos(&p.photo_urls, &mut errors);
     let certs = product::validate_certifications(&p.certifications, &mut errors);
-    let status = p.status.clone().unwrap_or_else(|| "active".into());
-    if !["draft", "active", "inactive"].contains(&status.as_str()) {
+    let status = p.status.unwrap_or(ProductStatus::Active);
+    if !status.can_start_as() {
         errors.push(FieldError::new("status", "draft, active or inactive"));
     }
     if !errors.is_empty() {
@@ -252,68 +324,16 @@ pub fn create(
             products::photo_urls.eq(&photos),
             products::certifications.eq(&certs),
             products::flagship.eq(p.flagship),
-            products::status.eq(&status),
+            products::status.eq(status),
         ))
         .returning(ProductRow::as_returning())
         .get_result(conn)?;
-    Ok(Product::from_row(
-        row,
-        shop.status == shop_domain::ShopStatus::Active,
-    ))
+    Ok(Product::from_row(row, shop.status == ShopStatus::Active))
 }
 
-/// A product as `caller` may see it: drafts and products of shops that are not active only to
-/// those who manage the shop; hidden is 404.
+/// A product as `caller` may see it (see [`load`]).
 pub fn get(conn: &mut PgConnection, caller: Option<&Caller>, id: Uuid) -> Result<Product> {
-    let row: ProductRow = products::table
-        .find(id)
-        .select(ProductRow::as_select())
-        .first(conn)?;
-    let shop_active = shop_is_active(conn, row.shop_id)?;
-    let public = shop_active && row.status != "draft";
-    if !public {
-        let manages = match caller {
-            Some(c) => shop_domain::load(conn, Some(c), row.shop_id)
-                .map(|(_, a)| a.manage())
-                .unwrap_or(false),
-            None => false,
-        };
-        if !manages {
-            return Err(Error::NotFound);
-        }
-    }
-    Ok(Product::from_row(row, shop_active))
-}
-
-/// Loads for change: the caller must manage the shop, and (with `expected_version`) the product
-/// must not have changed since the client read it.
-fn load_for_update(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    id: Uuid,
-    expected_version: Option<i32>,
-) -> Result<ProductRow> {
-    let row: ProductRow = products::table
-        .find(id)
-        .select(ProductRow::as_select())
-        .for_update()
-        .first(conn)?;
-    let (_, access) =
-        shop_domain::load(conn, Some(caller), row.shop_id).map_err(|_| Error::NotFound)?;
-    if !access.manage() {
-        // Public products are visible, so say why; drafts stay hidden.
-        return Err(if row.status == "draft" {
-            Error::NotFound
-        } else {
-            Error::Forbidden("only this shop's operators change its products".into())
-        });
-    }
-    if let Some(v) = expected_version
-        && v != row.version
-    {
-        return Err(Error::PreconditionFailed);
-    }
-    Ok(row)
+    Ok(load(conn, caller, id, Lock::None)?.into_product())
 }
 
 pub fn update(
@@ -323,7 +343,12 @@ pub fn update(
     expected_version: Option<i32>,
     u: &ProductUpdate,
 ) -> Result<Product> {
-    let before = load_for_update(conn, caller, id, expected_version)?;
+    let Loaded {
+        row: before,
+        shop_status,
+        ..
+    } = load_managed(conn, caller, id, Lock::ForUpdate)?;
+    check_version(&before, expected_version)?;
     let mut errors = Vec::new();
     let name = u
         .name
@@ -366,10 +391,8 @@ pub fn update(
         .as_deref()
         .map(|c| product::validate_certifications(c, &mut errors))
         .unwrap_or(before.certifications.clone());
-    let status = u.status.clone().unwrap_or(before.status.clone());
-    if !product::STATUSES.contains(&status.as_str()) {
-        errors.push(FieldError::new("status", "active, inactive or archived"));
-    } else if !product::status_change_allowed(&before.status, &status) {
+    let status = u.status.unwrap_or(before.status);
+    if !before.status.can_become(status) {
         errors.push(FieldError::new(
             "status",
             format!("a {} product cannot become {status}", before.status),
@@ -395,13 +418,12 @@ pub fn update(
             products::photo_urls.eq(&photos),
             products::certifications.eq(&certs),
             products::flagship.eq(u.flagship.unwrap_or(before.flagship)),
-            products::status.eq(&status),
+            products::status.eq(status),
             products::version.eq(products::version + 1),
         ))
         .returning(ProductRow::as_returning())
         .get_result(conn)?;
-    let shop_active = shop_is_active(conn, row.shop_id)?;
-    Ok(Product::from_row(row, shop_active))
+    Ok(Product::from_row(row, shop_status == ShopStatus::Active))
 }
 
 /// Deleting archives: the product leaves the catalogue but stays for orders and sync.
@@ -411,13 +433,14 @@ pub fn archive(
     id: Uuid,
     expected_version: Option<i32>,
 ) -> Result<()> {
-    let before = load_for_update(conn, caller, id, expected_version)?;
-    if before.status == "archived" {
+    let before = load_managed(conn, caller, id, Lock::ForUpdate)?.row;
+    check_version(&before, expected_version)?;
+    if before.status == ProductStatus::Archived {
         return Ok(());
     }
     diesel::update(products::table.find(id))
         .set((
-            products::status.eq("archived"),
+            products::status.eq(ProductStatus::Archived),
             products::version.eq(products::version + 1),
         ))
         .execute(conn)?;
@@ -430,7 +453,7 @@ pub fn archive(
             entity_type: "product",
             entity_id: id.to_string(),
             before: Some(serde_json::json!({"status": before.status, "version": before.version})),
-            after: Some(serde_json::json!({"status": "archived"})),
+            after: Some(serde_json::json!({"status": ProductStatus::Archived})),
         },
     )?;
     Ok(())
@@ -466,32 +489,19 @@ pub fn adjust_stock(
     a: &NewAdjustment,
 ) -> Result<Adjustment> {
     let mut errors = Vec::new();
-    if a.delta == 0 || a.delta.abs() > product::MAX_STOCK {
-        errors.push(FieldError::new(
-            "delta",
-            format!("non-zero, at most {} either way", product::MAX_STOCK),
-        ));
-    }
+    product::validate_delta(a.delta, &mut errors);
     let reason = product::validate_text("reason", &a.reason, 1, 500, &mut errors);
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
     // Authorization without holding the row lock: the update below is the concurrency guard.
-    let shop: Uuid = products::table
-        .find(id)
-        .select(products::shop_id)
-        .first(conn)?;
-    let (_, access) = shop_domain::load(conn, Some(caller), shop).map_err(|_| Error::NotFound)?;
-    if !access.manage() {
-        return Err(Error::Forbidden(
-            "only this shop's operators adjust its stock".into(),
-        ));
-    }
+    load_managed(conn, caller, id, Lock::None)?;
+    // In range: checked above.
     let delta = a.delta as i32;
     let stock_after: Option<i32> = diesel::update(
         products::table
             .find(id)
-            .filter(products::status.ne("archived"))
+            .filter(products::status.ne(ProductStatus::Archived))
             .filter((products::stock + delta).ge(0))
             // Both are at most 10^9, so the sum fits an INTEGER.
             .filter((products::stock + delta).le(product::MAX_STOCK as i32)),
@@ -528,16 +538,7 @@ pub fn adjustments(
     limit: i64,
     before: Option<Uuid>,
 ) -> Result<Page<Adjustment>> {
-    let shop: Uuid = products::table
-        .find(id)
-        .select(products::shop_id)
-        .first(conn)?;
-    let (_, access) = shop_domain::load(conn, Some(caller), shop).map_err(|_| Error::NotFound)?;
-    if !access.manage() {
-        return Err(Error::Forbidden(
-            "only this shop's operators read its stock history".into(),
-        ));
-    }
+    load_managed(conn, caller, id, Lock::None)?;
     let mut q = stock_adjustments::table
         .filter(stock_adjustments::product_id.eq(id))
         .select(Adjustment::as_select())

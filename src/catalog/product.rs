@@ -106,6 +106,17 @@ pub fn validate_stock(field: &str, stock: i64, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// A stock adjustment: non-zero and at most [`MAX_STOCK`] either way. Compared as a range, not
+/// with `abs()`, which overflows on `i64::MIN`.
+pub fn validate_delta(delta: i64, errors: &mut Vec<FieldError>) {
+    if delta == 0 || !(-MAX_STOCK..=MAX_STOCK).contains(&delta) {
+        errors.push(FieldError::new(
+            "delta",
+            format!("non-zero, -{MAX_STOCK} to {MAX_STOCK}"),
+        ));
+    }
+}
+
 pub fn validate_weight(w: i64, errors: &mut Vec<FieldError>) {
     if !(1..=1_000_000).contains(&w) {
         errors.push(FieldError::new("weight_grams", "1 to 1000000 grams"));
@@ -157,17 +168,40 @@ pub fn validate_certifications(certs: &[String], errors: &mut Vec<FieldError>) -
     out
 }
 
-pub const STATUSES: [&str; 4] = ["draft", "active", "inactive", "archived"];
+crate::text_enum! {
+    /// Where a product is in its life. Only `active` sells; `active` and `inactive` are public
+    /// (published); `archived` is how a product is deleted.
+    pub enum ProductStatus {
+        Draft = "draft",
+        Active = "active",
+        Inactive = "inactive",
+        Archived = "archived",
+    }
+}
 
-/// Status changes a seller may make: a published product never returns to draft, and archived
-/// is final (archiving is how a product is deleted).
-pub fn status_change_allowed(from: &str, to: &str) -> bool {
-    match (from, to) {
-        (f, t) if f == t => true,
-        ("archived", _) => false,
-        (_, "draft") => false,
-        (_, "active" | "inactive" | "archived") => true,
-        _ => false,
+/// The status changes a seller may make, and nothing else: a published product never returns
+/// to draft, and archived is final (deleting archives). Staying in a status is not a change.
+const TRANSITIONS: &[(ProductStatus, &[ProductStatus])] = {
+    use ProductStatus::*;
+    &[
+        (Draft, &[Active, Inactive, Archived]),
+        (Active, &[Inactive, Archived]),
+        (Inactive, &[Active, Archived]),
+        (Archived, &[]),
+    ]
+};
+
+impl ProductStatus {
+    /// Statuses a new product may start in (it is never created deleted).
+    pub fn can_start_as(self) -> bool {
+        self != ProductStatus::Archived
+    }
+
+    pub fn can_become(self, to: ProductStatus) -> bool {
+        self == to
+            || TRANSITIONS
+                .iter()
+                .any(|(from, tos)| *from == self && tos.contains(&to))
     }
 }
 
@@ -286,12 +320,39 @@ mod tests {
     }
 
     #[test]
-    fn status_changes() {
-        assert!(status_change_allowed("draft", "active"));
-        assert!(status_change_allowed("active", "inactive"));
-        assert!(status_change_allowed("inactive", "active"));
-        assert!(status_change_allowed("active", "archived"));
-        assert!(!status_change_allowed("active", "draft"));
-        assert!(!status_change_allowed("archived", "active"));
+    fn delta_bounds() {
+        let ok = |d| {
+            let mut e = Vec::new();
+            validate_delta(d, &mut e);
+            e.is_empty()
+        };
+        assert!(ok(1) && ok(-1) && ok(MAX_STOCK) && ok(-MAX_STOCK));
+        for bad in [0, MAX_STOCK + 1, -MAX_STOCK - 1, i64::MIN, i64::MAX] {
+            assert!(!ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_transition_table() {
+        use ProductStatus::*;
+        // from → [to draft, to active, to inactive, to archived], written out by hand.
+        let expected = [
+            (Draft, [true, true, true, true]),
+            (Active, [false, true, true, true]),
+            (Inactive, [false, true, true, true]),
+            (Archived, [false, false, false, true]),
+        ];
+        for (from, row) in expected {
+            for (to, allowed) in [Draft, Active, Inactive, Archived].into_iter().zip(row) {
+                assert_eq!(from.can_become(to), allowed, "{from} -> {to}");
+            }
+        }
+        assert_eq!(
+            ProductStatus::ALL.len(),
+            4,
+            "a new status needs its row above"
+        );
+        assert!(Draft.can_start_as() && Active.can_start_as() && Inactive.can_start_as());
+        assert!(!Archived.can_start_as());
     }
 }

@@ -225,7 +225,7 @@ async fn archive_product(
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     request_body = NewAdjustment,
-    responses((status = 201, body = Adjustment), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"))
+    responses((status = 201, body = Adjustment), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/products/{id}/stock-adjustments")]
 async fn adjust_stock(
@@ -247,7 +247,7 @@ async fn adjust_stock(
     tag = "catalog",
     security(("bearer" = [])),
     params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = Page<Adjustment>), (status = 403, body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, body = Page<Adjustment>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/products/{id}/stock-adjustments")]
 async fn stock_history(

@@ -5,7 +5,7 @@
 //! Arabika"). Every sort is keyset-paginated on a total order ending in the id, so pages neither
 //! skip nor repeat while products are inserted.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::BoxedSqlQuery;
@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::product::ProductStatus;
 use super::{Product, ProductRow};
 use crate::http::error::{Error, FieldError, Result};
-use crate::http::pagination::{decode_cursor, encode_cursor};
+use crate::http::pagination::{ExactF64, decode_cursor, encode_cursor};
 use crate::identity::tokens::Caller;
 
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
@@ -46,8 +47,10 @@ pub struct ProductQuery {
     pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
-    /// Offline sync: every change since this time (RFC 3339), archived and inactive products
-    /// included, oldest change first. Combine only with `shop`, `region`, `limit`, `cursor`.
+    /// Offline sync: every change since this time (RFC 3339, 1970-01-01T00:00:00Z to
+    /// 9999-12-31T23:59:59Z), archived and inactive products included, oldest change first:
+    /// every product that was ever public, and the products of suspended shops (unavailable).
+    /// Combine only with `shop`, `region`, `limit`, `cursor`.
     pub updated_since: Option<DateTime<Utc>>,
 }
 
@@ -73,23 +76,61 @@ impl Sort {
     }
 }
 
-/// Position after the last item of a page, by sort.
+/// Position after the last item of a page, by sort. Scores travel as their exact bits.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "s")]
 enum Key {
-    R { f: f64, id: Uuid },
-    Pa { p: i64, id: Uuid },
-    Pd { p: i64, id: Uuid },
-    N { id: Uuid },
-    L { b: i32, f: f64, id: Uuid },
-    S { t: i64, id: Uuid },
+    R {
+        f: ExactF64,
+        id: Uuid,
+    },
+    Pa {
+        p: i64,
+        id: Uuid,
+    },
+    Pd {
+        p: i64,
+        id: Uuid,
+    },
+    N {
+        id: Uuid,
+    },
+    L {
+        b: i32,
+        f: ExactF64,
+        id: Uuid,
+    },
+    /// Sync: `updated_at` in microseconds since 1970, and the id.
+    S {
+        t: i64,
+        id: Uuid,
+    },
 }
+
+/// Times accepted for `updated_since` and in sync cursors. PostgreSQL's range is wider but
+/// not unbounded (earlier or later times are an error there, not an empty page); no product
+/// changed before 1970.
+fn time_range() -> std::ops::RangeInclusive<DateTime<Utc>> {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a valid date");
+    day(1970, 1, 1)
+        .and_hms_opt(0, 0, 0)
+        .expect("valid")
+        .and_utc()
+        ..=day(9999, 12, 31)
+            .and_hms_micro_opt(23, 59, 59, 999_999)
+            .expect("valid")
+            .and_utc()
+}
+
+const TIME_RANGE_MESSAGE: &str =
+    "an RFC 3339 time from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProductPage {
     pub items: Vec<Product>,
     pub next_cursor: Option<String>,
-    /// Sync only: pass this as `updated_since` next time (after the last page).
+    /// Sync only, on the last page only (null on the others and in searches): pass it as
+    /// `updated_since` next time. Earlier pages cannot promise that nothing before it is left.
     pub sync_until: Option<DateTime<Utc>>,
 }
 
@@ -141,7 +182,8 @@ impl Builder {
 
 const COLUMNS: &str = "p.id, p.shop_id, p.village_code, p.name, p.description, p.category, p.unit, \
     p.price_idr, p.discount_kind, p.discount_value, p.final_price_idr, p.stock, p.weight_grams, \
-    p.photo_urls, p.certifications, p.flagship, p.status, p.version, p.created_at, p.updated_at";
+    p.photo_urls, p.certifications, p.flagship, p.status, p.version, p.created_at, p.updated_at, \
+    p.published_at";
 
 fn validate(q: &ProductQuery, signed_in: bool) -> Result<(Sort, Option<String>)> {
     let mut errors = Vec::new();
@@ -195,6 +237,11 @@ fn validate(q: &ProductQuery, signed_in: bool) -> Result<(Sort, Option<String>)>
     if sort == Sort::Relevance && text.is_none() {
         errors.push(FieldError::new("sort", "relevance needs q"));
     }
+    if let Some(t) = q.updated_since
+        && !time_range().contains(&t)
+    {
+        errors.push(FieldError::new("updated_since", TIME_RANGE_MESSAGE));
+    }
     if q.updated_since.is_some() {
         for (field, set) in [
             ("q", q.q.is_some()),
@@ -222,8 +269,10 @@ fn validate(q: &ProductQuery, signed_in: bool) -> Result<(Sort, Option<String>)>
 }
 
 /// Time before which every product change is committed and visible: the start of the oldest
-/// transaction that holds an xid (a writer), or now. Run it as its own statement, before the
-/// query that reads the changes (which then takes a later snapshot).
+/// transaction of this database that holds an xid (a writer), or now. Writers of other
+/// databases on the same server cannot touch our products; counting them would only hold the
+/// watermark back. Run it as its own statement, before the query that reads the changes
+/// (which then takes a later snapshot).
 pub fn sync_watermark(conn: &mut PgConnection) -> Result<DateTime<Utc>> {
     #[derive(QueryableByName)]
     struct W {
@@ -233,7 +282,8 @@ pub fn sync_watermark(conn: &mut PgConnection) -> Result<DateTime<Utc>> {
     let w: W = diesel::sql_query(
         "SELECT LEAST(clock_timestamp(), COALESCE(
              (SELECT min(xact_start) FROM pg_stat_activity
-               WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()),
+               WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+                 AND datname = current_database()),
              clock_timestamp())) AS t",
     )
     .get_result(conn)?;
@@ -310,7 +360,11 @@ pub fn search(
             ),
         _ => b.sql("0 AS bucket"),
     };
-    b = b.sql(" FROM products p JOIN shops s ON s.id = p.shop_id WHERE p.status = 'active' AND s.status = 'active'");
+    // Public: published, active, of an active shop.
+    b = b.sql(
+        " FROM products p JOIN shops s ON s.id = p.shop_id \
+         WHERE p.published_at IS NOT NULL AND p.status = 'active' AND s.status = 'active'",
+    );
     if let Some(t) = &text {
         b = b
             .bind::<Text, _>(
@@ -349,7 +403,7 @@ pub fn search(
     b = b.sql(") x WHERE TRUE");
     b = match (sort, cursor) {
         (_, None) => b,
-        (Sort::Relevance, Some(Key::R { f, id })) => b
+        (Sort::Relevance, Some(Key::R { f: ExactF64(f), id })) => b
             .bind::<Float8, _>(" AND (x.score < ?", f)
             .bind::<Float8, _>(" OR (x.score = ?", f)
             .bind::<SqlUuid, _>(" AND x.id < ?))", id),
@@ -360,7 +414,14 @@ pub fn search(
             .bind::<BigInt, _>(" AND (x.final_price_idr, x.id) < (?", p)
             .bind::<SqlUuid, _>(", ?)", id),
         (Sort::Newest, Some(Key::N { id })) => b.bind::<SqlUuid, _>(" AND x.id < ?", id),
-        (Sort::Local, Some(Key::L { b: bucket, f, id })) => b
+        (
+            Sort::Local,
+            Some(Key::L {
+                b: bucket,
+                f: ExactF64(f),
+                id,
+            }),
+        ) => b
             .bind::<Int4, _>(" AND (x.bucket > ?", bucket)
             .bind::<Int4, _>(" OR (x.bucket = ?", bucket)
             .bind::<Float8, _>(" AND (x.score < ?", f)
@@ -383,7 +444,10 @@ pub fn search(
         hits.last().map(|h| {
             let id = h.product.id;
             encode_cursor(&match sort {
-                Sort::Relevance => Key::R { f: h.score, id },
+                Sort::Relevance => Key::R {
+                    f: ExactF64(h.score),
+                    id,
+                },
                 Sort::PriceAsc => Key::Pa {
                     p: h.product.final_price_idr,
                     id,
@@ -395,7 +459,7 @@ pub fn search(
                 Sort::Newest => Key::N { id },
                 Sort::Local => Key::L {
                     b: h.bucket,
-                    f: h.score,
+                    f: ExactF64(h.score),
                     id,
                 },
             })
@@ -421,13 +485,21 @@ fn sync(
     cursor: Option<Key>,
 ) -> Result<ProductPage> {
     let until = sync_watermark(conn)?;
+    // What phones may hold: products that were published, of shops that were ever public
+    // (suspended ones were active; phones learn their products are unavailable). Drafts,
+    // deleted drafts and products of pending or rejected shops never leave the server.
     let mut b = Builder::new()
-        .sql(&format!("SELECT {COLUMNS}, s.status = 'active' AS shop_active, 0::float8 AS score, 0 AS bucket FROM products p JOIN shops s ON s.id = p.shop_id WHERE p.status <> 'draft'"))
+        .sql(&format!(
+            "SELECT {COLUMNS}, s.status = 'active' AS shop_active, 0::float8 AS score, 0 AS bucket \
+               FROM products p JOIN shops s ON s.id = p.shop_id \
+              WHERE p.published_at IS NOT NULL AND s.status IN ('active', 'suspended')"
+        ))
         .bind::<Timestamptz, _>(" AND p.updated_at < ?", until);
     b = match cursor {
         None => b.bind::<Timestamptz, _>(" AND p.updated_at >= ?", since),
         Some(Key::S { t, id }) => {
             let t = DateTime::from_timestamp_micros(t)
+                .filter(|t| time_range().contains(t))
                 .ok_or_else(|| Error::field("cursor", "not a cursor returned by this API"))?;
             b.bind::<Timestamptz, _>(" AND (p.updated_at, p.id) > (?", t)
                 .bind::<SqlUuid, _>(", ?)", id)
@@ -466,8 +538,10 @@ fn sync(
             .into_iter()
             .map(|h| Product::from_row(h.product, h.shop_active))
             .collect(),
+        // Only when nothing is left: an earlier page's watermark would make the client skip
+        // the rest of this walk next time.
+        sync_until: next_cursor.is_none().then_some(until),
         next_cursor,
-        sync_until: Some(until),
     })
 }
 
@@ -482,14 +556,11 @@ pub fn for_managers(
 ) -> Result<crate::http::pagination::Page<Product>> {
     use crate::db::schema::products;
     let s = crate::shops::load_managed(conn, caller, shop, true)?;
-    if let Some(st) = status
-        && !super::product::STATUSES.contains(&st)
-    {
-        return Err(Error::field(
-            "status",
-            "draft, active, inactive or archived",
-        ));
-    }
+    let status = status
+        .map(|st| {
+            ProductStatus::parse(st).ok_or_else(|| Error::field("status", ProductStatus::choices()))
+        })
+        .transpose()?;
     let mut query = products::table
         .filter(products::shop_id.eq(shop))
         .select(ProductRow::as_select())
@@ -497,7 +568,7 @@ pub fn for_managers(
         .limit(limit + 1)
         .into_boxed();
     if let Some(st) = status {
-        query = query.filter(products::status.eq(st.to_string()));
+        query = query.filter(products::status.eq(st));
     }
     if let Some(b) = before {
         query = query.filter(products::id.lt(b));
@@ -518,23 +589,68 @@ mod tests {
     #[test]
     fn cursor_keys_round_trip() {
         let id = Uuid::now_v7();
-        for k in [
-            Key::R {
-                f: 0.123_456_789_012_345_67,
-                id,
-            },
+        let awkward = [
+            0.1 + 0.2,
+            0.123_456_789_012_345_67,
+            // 17 significant digits that come back one ULP off through JSON decimals.
+            f64::from_bits(0x4004_c7f7_5c88_9425),
+            f64::from_bits(0x3fef_9c25_8ac8_e024),
+            f64::from_bits(0x000d_02e7_7e6a_4427), // subnormal
+            5e-324,
+            -0.0,
+        ];
+        let mut keys = vec![
             Key::Pa {
                 p: 2_000_000_000,
                 id,
             },
-            Key::L { b: 3, f: 0.0, id },
+            Key::N { id },
             Key::S {
                 t: 1_763_900_000_123_456,
                 id,
             },
-        ] {
+        ];
+        for f in awkward {
+            keys.push(Key::R { f: ExactF64(f), id });
+            keys.push(Key::L {
+                b: 3,
+                f: ExactF64(f),
+                id,
+            });
+        }
+        for k in keys {
             let back: Key = decode_cursor(&encode_cursor(&k)).unwrap();
+            // ExactF64 compares bits, so -0.0 ≠ 0.0 and one ULP off fails here.
             assert_eq!(back, k);
+        }
+    }
+
+    #[test]
+    fn garbage_cursors_are_refused() {
+        let id = Uuid::now_v7();
+        for bad in [
+            "not a cursor".to_string(),
+            encode_cursor(&serde_json::json!({"s": "R", "f": 0.5, "id": id})),
+            encode_cursor(&serde_json::json!({"s": "R", "f": "7ff8000000000000", "id": id})),
+            encode_cursor(&serde_json::json!({"s": "X", "id": id})),
+        ] {
+            assert!(decode_cursor::<Key>(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sync_times_are_range_checked() {
+        let q = |t: &str| ProductQuery {
+            updated_since: Some(t.parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(validate(&q("1970-01-01T00:00:00Z"), false).is_ok());
+        assert!(validate(&q("9999-12-31T23:59:59.999999Z"), false).is_ok());
+        for bad in ["1969-12-31T23:59:59Z", "-5000-01-01T00:00:00Z"] {
+            let Err(Error::Validation(e)) = validate(&q(bad), false) else {
+                panic!("{bad} accepted");
+            };
+            assert_eq!(e[0].field, "updated_since");
         }
     }
 

@@ -60,6 +60,38 @@ pub fn decode_cursor<K: DeserializeOwned>(s: &str) -> Result<K> {
         .ok_or_else(|| Error::field("cursor", "not a cursor returned by this API"))
 }
 
+/// A float sort key (a search score) in a cursor, carried as the 16 hex digits of its bits.
+/// JSON's decimal form does not bring every `f64` back bit for bit (serde_json parses some
+/// 17-digit and subnormal values one ULP off), and a key that comes back different makes the
+/// next page repeat or skip items. Only finite values are accepted back.
+#[derive(Debug, Clone, Copy)]
+pub struct ExactF64(pub f64);
+
+impl PartialEq for ExactF64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Serialize for ExactF64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:016x}", self.0.to_bits()))
+    }
+}
+
+impl<'de> Deserialize<'de> for ExactF64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let hex = String::deserialize(d)?;
+        let f = (hex.len() == 16)
+            .then(|| u64::from_str_radix(&hex, 16).ok())
+            .flatten()
+            .map(f64::from_bits)
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| serde::de::Error::custom("not an encoded finite f64"))?;
+        Ok(ExactF64(f))
+    }
+}
+
 /// Builds a page from `limit + 1` fetched rows: the extra row only says there is a next page.
 pub fn page<R, T, K: Serialize>(
     mut rows: Vec<R>,
@@ -92,6 +124,35 @@ mod tests {
         assert_eq!(back, key);
         assert!(decode_cursor::<(f64, String)>("not-base64!").is_err());
         assert!(decode_cursor::<(f64, String)>(&encode_cursor(&42)).is_err());
+    }
+
+    #[test]
+    fn floats_round_trip_bit_for_bit() {
+        for f in [
+            0.1 + 0.2,
+            // 17 significant digits that serde_json's decimal parsing brings back one ULP off.
+            f64::from_bits(0x4004_c7f7_5c88_9425), // 2.5976397732906826
+            f64::from_bits(0x3fba_dd5e_ff2a_b9f8), // 0.10494035463009499
+            f64::from_bits(0x000d_02e7_7e6a_4427), // a subnormal, 1.809450200770395e-308
+            5e-324,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            -0.0,
+            0.0,
+        ] {
+            let back: (ExactF64, String) =
+                decode_cursor(&encode_cursor(&(ExactF64(f), "x".to_string()))).unwrap();
+            assert_eq!(back.0.0.to_bits(), f.to_bits(), "{f:e}");
+        }
+        for bad in [
+            "\"7ff8000000000000\"", // NaN
+            "\"7ff0000000000000\"", // infinity
+            "\"3ff\"",
+            "\"zzzzzzzzzzzzzzzz\"",
+            "0.5",
+        ] {
+            assert!(serde_json::from_str::<ExactF64>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::db::schema::regions;
 use crate::http::error::{Error, Result};
-use crate::http::pagination::{Page, page};
+use crate::http::pagination::{ExactF64, Page, page};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = regions)]
@@ -159,6 +159,9 @@ pub fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Position after the last region of a search page: its score (exact bits) and code.
+pub type SearchCursor = (ExactF64, String);
+
 /// Regions by name, ranked: exact name, then name prefix, then trigram similarity (typos).
 /// Without `q`, all regions (of `level`) in code order.
 pub fn search(
@@ -166,7 +169,7 @@ pub fn search(
     q: Option<&str>,
     level: Option<i16>,
     limit: i64,
-    cursor: Option<(f64, String)>,
+    cursor: Option<SearchCursor>,
 ) -> Result<Page<Region>> {
     let q = q.map(str::trim).filter(|q| !q.is_empty());
     let Some(q) = q else {
@@ -181,7 +184,12 @@ pub fn search(
         if let Some((_, after)) = cursor {
             query = query.filter(regions::code.gt(after));
         }
-        let pg = page(query.load(conn)?, limit, |r| (0.0, r.code.clone()), |r| r);
+        let pg = page(
+            query.load(conn)?,
+            limit,
+            |r| (ExactF64(0.0), r.code.clone()),
+            |r| r,
+        );
         return Ok(Page {
             items: with_parents(conn, pg.items)?,
             next_cursor: pg.next_cursor,
@@ -205,14 +213,14 @@ pub fn search(
     .bind::<Text, _>(&q)
     .bind::<Text, _>(like_escape(&q))
     .bind::<Nullable<Int2>, _>(level)
-    .bind::<Nullable<Float8>, _>(cursor.as_ref().map(|c| c.0))
+    .bind::<Nullable<Float8>, _>(cursor.as_ref().map(|c| c.0.0))
     .bind::<Nullable<Text>, _>(cursor.as_ref().map(|c| c.1.clone()))
     .bind::<diesel::sql_types::BigInt, _>(limit + 1)
     .load(conn)?;
     let pg = page(
         rows,
         limit,
-        |r| (r.score, r.region.code.clone()),
+        |r| (ExactF64(r.score), r.region.code.clone()),
         |r| r.region,
     );
     Ok(Page {
@@ -252,6 +260,25 @@ mod tests {
             vec!["34", "34.02", "34.02.15"]
         );
         assert!(ancestor_codes("34").is_empty());
+    }
+
+    #[test]
+    fn search_cursor_keeps_the_exact_score() {
+        use crate::http::pagination::{decode_cursor, encode_cursor};
+        for f in [
+            0.1 + 0.2,
+            // One ULP off through JSON decimals; a subnormal.
+            f64::from_bits(0x3fba_dd5e_ff2a_b9f8),
+            f64::from_bits(0x000d_02e7_7e6a_4427),
+            2.0 + 0.123_456_789_012_345_67,
+        ] {
+            let c: SearchCursor = (ExactF64(f), "34.02".into());
+            let back: SearchCursor = decode_cursor(&encode_cursor(&c)).unwrap();
+            assert_eq!(back.0.0.to_bits(), f.to_bits(), "{f:e}");
+            assert_eq!(back.1, "34.02");
+        }
+        // A cursor of the old shape (a JSON number) is refused, not misread.
+        assert!(decode_cursor::<SearchCursor>(&encode_cursor(&(0.5, "34"))).is_err());
     }
 
     #[test]

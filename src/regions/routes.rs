@@ -55,7 +55,7 @@ async fn search_regions(
         cursor: q.cursor,
     };
     let limit = paging.limit()?;
-    let cursor = paging.cursor::<(f64, String)>()?;
+    let cursor = paging.cursor::<super::SearchCursor>()?;
     let page = db::run(&state.pool, move |conn| {
         super::search(conn, q.q.as_deref(), q.level, limit, cursor)
     })
