@@ -18,9 +18,8 @@ use crate::identity::password::Hasher;
 use crate::identity::ratelimit::LoginLimits;
 use crate::identity::sessions::{SessionPolicy, successor_key as tokens_successor_key};
 use crate::identity::tokens::TokenKeys;
+use crate::state::AppState;
 use crate::{catalog, http, identity, regions, shops, villages};
-
-pub use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

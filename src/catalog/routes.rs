@@ -7,13 +7,13 @@ use uuid::Uuid;
 
 use super::search::{ProductPage, ProductQuery};
 use super::{Adjustment, Category, NewAdjustment, NewProduct, Product, ProductUpdate};
-use crate::app::AppState;
 use crate::db;
 use crate::http::error::{Error, Problem, Result};
 use crate::http::extract::Json;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{IfMatch, if_match, if_none_match};
 use crate::identity::tokens::{Caller, MaybeCaller};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_categories)

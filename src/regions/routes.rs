@@ -4,10 +4,10 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::Region;
-use crate::app::AppState;
 use crate::db;
 use crate::http::error::{Error, Problem, Result};
 use crate::http::pagination::{Page, PageParams};
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(search_regions)
