@@ -359,9 +359,14 @@ fn check_field(info: &dyn DatabaseErrorInformation) -> String {
     column.unwrap_or("body").to_string()
 }
 
+/// actix reports a closure that panicked on the blocking pool the same way as a pool that is
+/// shut down; the panic is the case that happens (a bug, already printed by the panic hook), so
+/// 500: a 503 would invite the client to retry into the same panic.
 impl From<actix_web::error::BlockingError> for Error {
     fn from(_: actix_web::error::BlockingError) -> Self {
-        Error::Unavailable("blocking thread pool is shut down".into())
+        Error::Internal(anyhow::anyhow!(
+            "a task on the blocking pool panicked (or the pool is shut down)"
+        ))
     }
 }
 
@@ -602,5 +607,14 @@ mod tests {
             Error::from(DieselError::RollbackTransaction),
             Error::Internal(_)
         ));
+    }
+
+    #[actix_rt::test]
+    async fn a_panic_on_the_blocking_pool_is_an_internal_error() {
+        let e: Error = actix_web::web::block(|| -> () { panic!("overflow, say") })
+            .await
+            .unwrap_err()
+            .into();
+        assert!(matches!(e, Error::Internal(_)), "{e:?}");
     }
 }
