@@ -18,7 +18,12 @@ if [ "${DATABASE_URL##*/}" = postgres ]; then
 else
   cargo build --release --quiet
 fi
-export PASAR_JWT_SECRET=${PASAR_JWT_SECRET:-demo-only-secret-change-me-0123456789}
+# A fresh random secret per run unless one is set (a fixed one would be public): tokens
+# issued before a restart then no longer verify, so clients log in again.
+if [ -z "${PASAR_JWT_SECRET:-}" ] && [ -z "${PASAR_JWT_KEYS:-}" ]; then
+  PASAR_JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+  export PASAR_JWT_SECRET
+fi
 ./target/release/pasar migrate
 ./target/release/pasar seed demo
 echo "pasar: serving on http://${PASAR_BIND:-127.0.0.1:8080} (Swagger UI at /docs)" >&2

@@ -12,7 +12,7 @@ fn main() -> anyhow::Result<()> {
     telemetry::init("info,actix_server=warn");
     match cli.command {
         Command::Serve { config, no_migrate } => {
-            config.jwt_key_list()?;
+            config.validate()?;
             if !no_migrate {
                 let mut conn = db::connect(&config.database_url)?;
                 let applied = db::migrate(&mut conn)?;

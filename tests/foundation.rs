@@ -4,8 +4,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{proxy::ChaosProxy, spawn_app, spawn_app_with};
-use serde_json::Value;
+use common::fixtures::{self, A};
+use common::{TestApp, proxy::ChaosProxy, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 #[actix_rt::test]
 async fn region_with_parents() {
@@ -290,4 +292,129 @@ async fn database_outage_answers_503_quickly_and_recovers() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("did not recover: {last}");
+}
+
+/// Locks `what` (`shop <id>` locks one shop row, `table <name>` a whole table) from the test's own
+/// connection and holds the lock for `hold`; resolves once the lock is taken, and the returned
+/// handle once it is released.
+async fn hold_lock(app: &TestApp, what: String, hold: Duration) -> tokio::task::JoinHandle<()> {
+    use diesel::prelude::*;
+    let url = app.db.url.clone();
+    let (taken_tx, taken) = tokio::sync::oneshot::channel();
+    let holder = tokio::task::spawn_blocking(move || {
+        let mut conn = pasar::db::connect(&url).unwrap();
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            let sql = match what.split_once(' ') {
+                Some(("shop", id)) => format!("SELECT 1 FROM shops WHERE id = '{id}' FOR UPDATE"),
+                Some(("table", t)) => format!("LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE"),
+                _ => panic!("what to lock: {what}"),
+            };
+            diesel::sql_query(sql).execute(c)?;
+            taken_tx.send(()).unwrap();
+            std::thread::sleep(hold);
+            Ok(())
+        })
+        .unwrap();
+    });
+    taken.await.unwrap();
+    holder
+}
+
+fn shop_name(app: &TestApp, id: Uuid) -> String {
+    use diesel::prelude::*;
+    use pasar::db::schema::shops;
+    app.with_conn(|c| shops::table.find(id).select(shops::name).first(c).unwrap())
+}
+
+/// Renames the shop while its row is locked for `hold`; returns the answer's status, problem
+/// type, Retry-After, how long it took, and whether the new name was stored in the end.
+async fn rename_while_locked(app: &TestApp, hold: Duration) -> (u16, String, bool, Duration, bool) {
+    let w = fixtures::world(app);
+    let token = app.login(&w.a.operator.phone, A).await;
+    let shop = w.a.active_shop;
+    let holder = hold_lock(app, format!("shop {shop}"), hold).await;
+    let start = Instant::now();
+    let r = app
+        .patch(&format!("/api/v1/shops/{shop}"))
+        .token(&token)
+        .json(&json!({"name": "Lapak Sabar"}))
+        .send()
+        .await;
+    let took = start.elapsed();
+    holder.await.unwrap();
+    // Give a write that went on after its answer the time to commit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stored = shop_name(app, shop) == "Lapak Sabar";
+    let slug = r.body["type"].as_str().unwrap_or_default().to_string();
+    let retry_after = r.header("retry-after").is_some();
+    (r.status.as_u16(), slug, retry_after, took, stored)
+}
+
+/// A write that outlasts the request time limit is not answered 503 while it goes on to commit
+/// (the client's retry would then write twice): it finishes and is answered.
+#[actix_rt::test]
+async fn a_write_past_the_request_limit_is_answered_when_it_commits() {
+    // Deliberately a lock timeout above the request limit (serve refuses it) to show that the
+    // request timer leaves writes alone.
+    let app = spawn_app_with(|c| {
+        c.request_timeout_ms = 400;
+        c.db_lock_timeout_ms = 5_000;
+    })
+    .await;
+    let (status, slug, _, took, stored) =
+        rename_while_locked(&app, Duration::from_millis(1_200)).await;
+    assert_eq!(
+        status == 200,
+        stored,
+        "the answer ({status} {slug}) must tell whether the write committed ({stored})"
+    );
+    assert_eq!(status, 200, "{slug}");
+    assert!(
+        took >= Duration::from_millis(1_000),
+        "waited for the lock: {took:?}"
+    );
+}
+
+/// Past `lock_timeout` a write is rolled back and answered 503 with Retry-After; nothing of it
+/// is written, even once the lock is released.
+#[actix_rt::test]
+async fn a_write_that_cannot_get_its_lock_is_rolled_back_and_answered_503() {
+    let app = spawn_app_with(|c| {
+        c.request_timeout_ms = 5_000;
+        c.db_lock_timeout_ms = 300;
+    })
+    .await;
+    let (status, slug, retry_after, took, stored) =
+        rename_while_locked(&app, Duration::from_millis(1_200)).await;
+    assert_eq!(status, 503, "{slug}");
+    assert!(slug.ends_with("/unavailable"), "{slug}");
+    assert!(retry_after, "503 carries Retry-After");
+    assert!(!stored, "answered an error, so nothing may be written");
+    assert!(
+        took < Duration::from_millis(1_000),
+        "gave up at the lock timeout: {took:?}"
+    );
+}
+
+/// Reads keep their time limit.
+#[actix_rt::test]
+async fn a_slow_read_is_answered_503_at_the_request_limit() {
+    let app = spawn_app_with(|c| {
+        c.request_timeout_ms = 400;
+        c.db_lock_timeout_ms = 5_000;
+    })
+    .await;
+    let holder = hold_lock(&app, "table regions".into(), Duration::from_millis(1_500)).await;
+    let start = Instant::now();
+    let r = app.get("/api/v1/regions/34").send().await;
+    let took = start.elapsed();
+    let retry_after = r.header("retry-after").map(str::to_string);
+    r.expect_problem(503, "unavailable");
+    assert!(retry_after.is_some());
+    assert!(
+        took < Duration::from_millis(1_200),
+        "answered at the limit: {took:?}"
+    );
+    holder.await.unwrap();
+    app.get("/api/v1/regions/34").send().await.expect(200);
 }

@@ -23,19 +23,26 @@ pub struct PoolConfig {
     /// How long a request waits for a connection; short, so an outage answers 503 quickly.
     pub connection_timeout: Duration,
     pub statement_timeout: Duration,
+    /// How long a statement waits for a lock (a row another transaction is changing).
+    pub lock_timeout: Duration,
 }
 
+/// Session settings of every pooled connection. The two timeouts are what bounds a write: the
+/// request time limit spares writes (see [`crate::http::middleware::time_limit`]), and a
+/// statement cancelled by either aborts its transaction, so nothing of it is committed.
 #[derive(Debug)]
 struct ConnectionSetup {
     statement_timeout_ms: u128,
+    lock_timeout_ms: u128,
 }
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut PgConnection) -> std::result::Result<(), diesel::r2d2::Error> {
         use diesel::connection::SimpleConnection;
         conn.batch_execute(&format!(
-            "SET statement_timeout = {}; SET application_name = 'pasar'; SET TIME ZONE 'UTC'",
-            self.statement_timeout_ms
+            "SET statement_timeout = {}; SET lock_timeout = {}; SET application_name = 'pasar'; \
+             SET TIME ZONE 'UTC'",
+            self.statement_timeout_ms, self.lock_timeout_ms
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -52,6 +59,7 @@ pub fn build_pool(database_url: &str, cfg: &PoolConfig) -> DbPool {
         .test_on_check_out(true)
         .connection_customizer(Box::new(ConnectionSetup {
             statement_timeout_ms: cfg.statement_timeout.as_millis(),
+            lock_timeout_ms: cfg.lock_timeout.as_millis(),
         }))
         .build_unchecked(manager)
 }

@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -229,49 +229,144 @@ impl From<DieselError> for Error {
     fn from(e: DieselError) -> Self {
         match e {
             DieselError::NotFound => Error::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                Error::Unavailable(info.message().to_string())
-            }
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                Error::conflict(format!(
-                    "already exists ({})",
-                    info.constraint_name().unwrap_or("unique")
-                ))
-            }
-            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                Error::conflict("a concurrent request changed the same data; retry")
-            }
-            // Text with a NUL character, which PostgreSQL cannot store: the client's input.
-            DieselError::DatabaseError(_, ref info)
-                if info
-                    .message()
-                    .contains("invalid byte sequence for encoding") =>
-            {
-                Error::BadRequest("text may not contain NUL (\\u0000) characters".into())
-            }
-            DieselError::DatabaseError(_, ref info)
-                if info
-                    .message()
-                    .contains("canceling statement due to statement timeout") =>
-            {
-                Error::Unavailable("statement timeout".into())
-            }
-            DieselError::DatabaseError(_, ref info)
-                if info.message().contains("terminating connection")
-                    || info.message().contains("server closed the connection")
-                    || info.message().contains("connection")
-                        && info.message().contains("closed") =>
-            {
-                Error::Unavailable(info.message().to_string())
-            }
+            DieselError::DatabaseError(kind, info) => database_error(kind, info.as_ref())
+                .unwrap_or_else(|| {
+                    Error::Internal(anyhow::Error::new(DieselError::DatabaseError(kind, info)))
+                }),
             other => Error::Internal(anyhow::Error::new(other)),
         }
     }
 }
 
+/// Conflict that is nobody's fault: the same request may well succeed when sent again. The
+/// `retryable` member lets a client tell it from a conflict it must resolve itself.
+fn retryable_conflict(detail: &str) -> Error {
+    let mut extra = serde_json::Map::new();
+    extra.insert("retryable".into(), serde_json::Value::Bool(true));
+    Error::Conflict {
+        slug: "conflict",
+        detail: detail.into(),
+        extra: Some(extra),
+    }
+}
+
+/// Classifies an error PostgreSQL reported. `None`: a server bug (a 500, logged).
+///
+/// diesel names some SQLSTATEs as [`DatabaseErrorKind`]s and reports every other one as
+/// `Unknown` without the code, so the rest is recognized by PostgreSQL's (English, stable)
+/// primary message. Every error here aborted the statement, and with it the transaction:
+/// nothing was written.
+fn database_error(kind: DatabaseErrorKind, info: &dyn DatabaseErrorInformation) -> Option<Error> {
+    let msg = info.message();
+    let has = |s: &str| msg.contains(s);
+    Some(match kind {
+        DatabaseErrorKind::ClosedConnection => Error::Unavailable(msg.to_string()),
+        DatabaseErrorKind::UniqueViolation => Error::conflict(format!(
+            "already exists ({})",
+            info.constraint_name().unwrap_or("unique")
+        )),
+        // 40001, also "canceling statement due to conflict with recovery" on a standby.
+        DatabaseErrorKind::SerializationFailure => {
+            retryable_conflict("a concurrent request changed the same data; retry")
+        }
+        // Connected to a standby (a failover is under way): writes succeed once we reconnect.
+        DatabaseErrorKind::ReadOnlyTransaction => Error::Unavailable(msg.to_string()),
+        // Business rules are checked before writing; a violation reaching the database is
+        // input the checks missed (400) or a race with a concurrent change (409).
+        DatabaseErrorKind::CheckViolation => Error::Validation(vec![FieldError::new(
+            check_field(info),
+            format!(
+                "value not allowed (rule {})",
+                info.constraint_name().unwrap_or("check")
+            ),
+        )]),
+        DatabaseErrorKind::NotNullViolation => Error::Validation(vec![FieldError::new(
+            info.column_name().unwrap_or("body"),
+            "required",
+        )]),
+        // Insert or update referring to a row that is gone (deleted meanwhile), or delete of a
+        // row still referred to: both conflict with the current state.
+        DatabaseErrorKind::ForeignKeyViolation | DatabaseErrorKind::RestrictViolation => {
+            Error::conflict(if has("still referenced") || has("update or delete on") {
+                format!(
+                    "still in use ({})",
+                    info.constraint_name().unwrap_or("reference")
+                )
+            } else {
+                format!(
+                    "refers to something that does not exist ({})",
+                    info.constraint_name().unwrap_or("reference")
+                )
+            })
+        }
+        DatabaseErrorKind::ExclusionViolation => Error::conflict(format!(
+            "overlaps an existing entry ({})",
+            info.constraint_name().unwrap_or("exclusion")
+        )),
+        // 40P01: PostgreSQL aborted one of the transactions to break the cycle; the other went on.
+        _ if has("deadlock detected") => {
+            retryable_conflict("a concurrent request locked the same data; retry")
+        }
+        // 55P03 (lock_timeout, NOWAIT): another transaction holds the rows this write needs.
+        // 503 with Retry-After rather than 409: nothing about the resource conflicts with the
+        // request, the server was too busy to serve it in time (as with statement_timeout),
+        // and clients and proxies already retry 503 with a back-off.
+        _ if has("canceling statement due to lock timeout") || has("could not obtain lock") => {
+            Error::Unavailable("lock timeout".into())
+        }
+        _ if has("canceling statement due to statement timeout") => {
+            Error::Unavailable("statement timeout".into())
+        }
+        // 57014 from pg_cancel_backend, 57P01 from a shutdown or pg_terminate_backend.
+        _ if has("canceling statement due to user request")
+            || has("terminating connection")
+            || has("server closed the connection")
+            || has("connection") && has("closed") =>
+        {
+            Error::Unavailable(msg.to_string())
+        }
+        // Text with a NUL character, which PostgreSQL cannot store (in text or in jsonb): the
+        // client's input.
+        _ if has("invalid byte sequence for encoding")
+            || has("unsupported Unicode escape sequence") =>
+        {
+            Error::BadRequest("text may not contain NUL (\\u0000) characters".into())
+        }
+        // Class 22 data exceptions and size limits: a value from the request the column or
+        // the computation cannot hold.
+        _ if has("out of range")
+            || has("field overflow")
+            || has("invalid input syntax")
+            || has("invalid input value")
+            || has("value too long for type")
+            || has("index row size")
+            || has("index row requires") =>
+        {
+            Error::BadRequest(format!("a value cannot be stored: {msg}"))
+        }
+        _ => return None,
+    })
+}
+
+/// The column of a violated check constraint when its name is PostgreSQL's default for a column
+/// constraint (`{table}_{column}_check`), else `body`.
+fn check_field(info: &dyn DatabaseErrorInformation) -> String {
+    let column = info.constraint_name().and_then(|c| {
+        let c = c.strip_prefix(info.table_name()?)?.strip_prefix('_')?;
+        let c = c.trim_end_matches(|ch: char| ch.is_ascii_digit());
+        c.strip_suffix("_check").filter(|col| !col.is_empty())
+    });
+    column.unwrap_or("body").to_string()
+}
+
+/// actix reports a closure that panicked on the blocking pool the same way as a pool that is
+/// shut down; the panic is the case that happens (a bug, already printed by the panic hook), so
+/// 500: a 503 would invite the client to retry into the same panic.
 impl From<actix_web::error::BlockingError> for Error {
     fn from(_: actix_web::error::BlockingError) -> Self {
-        Error::Unavailable("blocking thread pool is shut down".into())
+        Error::Internal(anyhow::anyhow!(
+            "a task on the blocking pool panicked (or the pool is shut down)"
+        ))
     }
 }
 
@@ -287,4 +382,239 @@ pub fn on_constraint(e: DieselError, map: impl Fn(&str) -> Option<Error>) -> Err
         return mapped;
     }
     Error::from(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What PostgreSQL reports, as diesel hands it over.
+    #[derive(Default)]
+    struct Reported {
+        message: &'static str,
+        table: Option<&'static str>,
+        column: Option<&'static str>,
+        constraint: Option<&'static str>,
+    }
+
+    impl DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            self.table
+        }
+        fn column_name(&self) -> Option<&str> {
+            self.column
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn map(kind: DatabaseErrorKind, r: Reported) -> Error {
+        Error::from(DieselError::DatabaseError(kind, Box::new(r)))
+    }
+
+    fn unknown(message: &'static str) -> Error {
+        map(
+            DatabaseErrorKind::Unknown,
+            Reported {
+                message,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn status(e: &Error) -> u16 {
+        e.status_code().as_u16()
+    }
+
+    fn is_retryable(e: &Error) -> bool {
+        matches!(e, Error::Conflict { extra: Some(x), .. } if x.get("retryable") == Some(&serde_json::Value::Bool(true)))
+    }
+
+    #[test]
+    fn concurrency_failures_are_retryable_conflicts() {
+        let deadlock = unknown("deadlock detected");
+        assert_eq!(status(&deadlock), 409);
+        assert!(is_retryable(&deadlock), "{deadlock:?}");
+        let serialization = map(
+            DatabaseErrorKind::SerializationFailure,
+            Reported {
+                message: "could not serialize access due to concurrent update",
+                ..Default::default()
+            },
+        );
+        assert_eq!(status(&serialization), 409);
+        assert!(is_retryable(&serialization));
+        // An ordinary conflict is not retryable: sending it again fails again.
+        let unique = map(
+            DatabaseErrorKind::UniqueViolation,
+            Reported {
+                message: "duplicate key value violates unique constraint \"users_phone_key\"",
+                constraint: Some("users_phone_key"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(status(&unique), 409);
+        assert!(!is_retryable(&unique));
+        assert!(unique.problem().detail.contains("users_phone_key"));
+    }
+
+    #[test]
+    fn timeouts_and_standbys_are_503_with_retry_after() {
+        for e in [
+            unknown("canceling statement due to lock timeout"),
+            unknown("could not obtain lock on row in relation \"products\""),
+            unknown("canceling statement due to statement timeout"),
+            unknown("canceling statement due to user request"),
+            unknown("terminating connection due to administrator command"),
+            map(
+                DatabaseErrorKind::ReadOnlyTransaction,
+                Reported {
+                    message: "cannot execute UPDATE in a read-only transaction",
+                    ..Default::default()
+                },
+            ),
+            map(
+                DatabaseErrorKind::ClosedConnection,
+                Reported {
+                    message: "server closed the connection unexpectedly",
+                    ..Default::default()
+                },
+            ),
+        ] {
+            assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+            let res = e.error_response();
+            assert_eq!(res.status().as_u16(), 503);
+            assert!(res.headers().contains_key(header::RETRY_AFTER), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn constraint_violations_are_client_errors_naming_the_field() {
+        let e = map(
+            DatabaseErrorKind::CheckViolation,
+            Reported {
+                message: "new row for relation \"products\" violates check constraint \"products_price_idr_check\"",
+                table: Some("products"),
+                constraint: Some("products_price_idr_check"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(status(&e), 400);
+        assert_eq!(e.problem().errors[0].field, "price_idr");
+        // A table constraint (`products_check1`) names no column.
+        let e = map(
+            DatabaseErrorKind::CheckViolation,
+            Reported {
+                message: "new row for relation \"products\" violates check constraint \"products_check1\"",
+                table: Some("products"),
+                constraint: Some("products_check1"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(status(&e), 400);
+        assert_eq!(e.problem().errors[0].field, "body");
+        let e = map(
+            DatabaseErrorKind::NotNullViolation,
+            Reported {
+                message: "null value in column \"unit\" of relation \"products\" violates not-null constraint",
+                table: Some("products"),
+                column: Some("unit"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(status(&e), 400);
+        assert_eq!(e.problem().errors[0].field, "unit");
+        let gone = map(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Reported {
+                message: "insert or update on table \"products\" violates foreign key constraint \"products_shop_id_fkey\"",
+                constraint: Some("products_shop_id_fkey"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(status(&gone), 409);
+        assert!(gone.problem().detail.contains("does not exist"), "{gone:?}");
+        let in_use = map(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Reported {
+                message: "update or delete on table \"shops\" violates foreign key constraint \"products_shop_id_fkey\" on table \"products\"",
+                constraint: Some("products_shop_id_fkey"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(status(&in_use), 409);
+        assert!(
+            in_use.problem().detail.contains("still in use"),
+            "{in_use:?}"
+        );
+    }
+
+    #[test]
+    fn data_exceptions_are_400() {
+        for message in [
+            "integer out of range",
+            "bigint out of range",
+            "value \"99999999999\" is out of range for type integer",
+            "timestamp out of range",
+            "date/time field value out of range: \"2024-13-01\"",
+            "numeric field overflow",
+            "invalid input syntax for type uuid: \"nope\"",
+            "invalid input value for enum shop_status: \"x\"",
+            "value too long for type character varying(20)",
+            "index row size 2720 exceeds btree version 4 maximum 2704 for index \"products_name_idx\"",
+        ] {
+            let e = unknown(message);
+            assert!(matches!(e, Error::BadRequest(_)), "{message}: {e:?}");
+        }
+        for message in [
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+            "unsupported Unicode escape sequence",
+        ] {
+            let e = unknown(message);
+            assert!(e.problem().detail.contains("NUL"), "{message}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_an_internal_error() {
+        for message in [
+            "relation \"nope\" does not exist",
+            "division by zero",
+            "syntax error at or near \"SELEC\"",
+        ] {
+            let e = unknown(message);
+            assert!(matches!(e, Error::Internal(_)), "{message}: {e:?}");
+            assert_eq!(e.problem().detail, "an unexpected error occurred");
+        }
+        assert!(matches!(
+            Error::from(DieselError::NotFound),
+            Error::NotFound
+        ));
+        assert!(matches!(
+            Error::from(DieselError::RollbackTransaction),
+            Error::Internal(_)
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn a_panic_on_the_blocking_pool_is_an_internal_error() {
+        let e: Error = actix_web::web::block(|| -> () { panic!("overflow, say") })
+            .await
+            .unwrap_err()
+            .into();
+        assert!(matches!(e, Error::Internal(_)), "{e:?}");
+    }
 }

@@ -82,22 +82,34 @@ pub async fn request_id_header(
     Ok(res)
 }
 
-/// How long a request may take (app data, set from the configuration).
+/// How long a read may take (app data, set from the configuration).
 #[derive(Debug, Clone, Copy)]
 pub struct TimeLimit(pub Duration);
 
-/// Bounds the time a request may take; past it the client gets 503 with `Retry-After`
-/// (an error returned by middleware becomes its problem response).
+/// Bounds the time a read (a safe method: GET, HEAD, OPTIONS) may take; past it the client gets 503 with
+/// `Retry-After` (an error returned by middleware becomes its problem response).
+///
+/// Writes are not timed here: dropping the handler's future does not stop the diesel
+/// transaction running on the blocking pool, which would commit after the client was told 503,
+/// and its retry would write twice. A write is bounded by the database instead
+/// (`statement_timeout` and `lock_timeout`, both below this limit): it either commits and is
+/// answered, or is rolled back and answered an error.
 pub async fn time_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !req.method().is_safe() {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
     let limit = req
         .app_data::<actix_web::web::Data<TimeLimit>>()
         .map(|l| l.0)
         .unwrap_or(Duration::from_secs(30));
     match tokio::time::timeout(limit, next.call(req)).await {
-        Ok(res) => res,
+        Ok(res) => res.map(ServiceResponse::map_into_boxed_body),
         Err(_) => Err(Error::Unavailable("request time limit reached".into()).into()),
     }
 }

@@ -1,5 +1,6 @@
 //! Thin shared HTTP layer: errors, extractors, pagination, middleware.
 
+pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod middleware;
