@@ -128,6 +128,7 @@ impl Application {
                 max_age_days: config.session_max_days,
                 successor_key: tokens_successor_key(&config.jwt_key_list()?),
             },
+            trusted_proxies: config.trusted_proxies.clone(),
         };
         let time_limit = TimeLimit(Duration::from_millis(config.request_timeout_ms));
         let yaml = openapi_yaml();

@@ -11,7 +11,7 @@
 //! | `PASAR_DB_STATEMENT_TIMEOUT_MS` | PostgreSQL `statement_timeout` (503 past it, rolled back); below the request limit | `10000` |
 //! | `PASAR_DB_LOCK_TIMEOUT_MS` | PostgreSQL `lock_timeout`: longest wait for a row another request holds (503, rolled back); below the request limit | `3000` |
 //! | `PASAR_REQUEST_TIMEOUT_MS` | time limit of reads (GET, HEAD, OPTIONS: 503 past it); writes are not cut off mid-transaction but bounded by the two database timeouts | `30000` |
-//! | `PASAR_TRUSTED_PROXIES` | comma-separated networks (`10.0.0.0/8,::1/128`) of reverse proxies whose `X-Forwarded-For` is believed for the per-address login limit ([`crate::http::client_addr`]; not applied by the login handler yet) | none |
+//! | `PASAR_TRUSTED_PROXIES` | comma-separated networks (`10.0.0.0/8,::1/128`) of reverse proxies whose `X-Forwarded-For` is believed for the per-address login limit ([`crate::http::client_addr`]) | none |
 //! | `PASAR_LOG_FORMAT` | `text` or `json` | `text` |
 //! | `PASAR_LOGIN_LIMIT_PHONE` / `PASAR_LOGIN_LIMIT_IP` | login attempts per window | `10` / `50` |
 //! | `PASAR_LOGIN_WINDOW_SECS` | rate-limit window | `900` |

@@ -14,4 +14,6 @@ pub struct AppState {
     pub hasher: Hasher,
     pub login_limits: LoginLimits,
     pub sessions: SessionPolicy,
+    /// Proxies whose `X-Forwarded-For` is believed (for per-address rate limits).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }

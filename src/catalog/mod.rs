@@ -15,6 +15,7 @@ use crate::audit;
 use crate::db::schema::{categories, products, stock_adjustments};
 use crate::http::error::{Error, FieldError, Result};
 use crate::http::pagination::{Page, page};
+use crate::identity::authz;
 use crate::identity::tokens::Caller;
 use crate::shops::{self as shop_domain, ShopStatus};
 
@@ -214,8 +215,11 @@ pub enum Lock {
 pub struct Loaded {
     pub row: ProductRow,
     pub shop_status: ShopStatus,
-    /// The caller manages the product's shop (operator, or its village admin).
+    /// The caller manages the product's shop (operator, or its village admin as the token
+    /// says: good for reads).
     pub manage: bool,
+    /// The caller operates the shop (read from the database).
+    pub operator: bool,
 }
 
 impl Loaded {
@@ -249,6 +253,7 @@ pub fn load(
         row,
         shop_status: shop.status,
         manage: access.manage(),
+        operator: access.operator,
     })
 }
 
@@ -261,7 +266,11 @@ pub fn load_managed(
     lock: Lock,
 ) -> Result<Loaded> {
     let loaded = load(conn, Some(caller), id, lock)?;
-    if !loaded.manage {
+    // A write: the admin role as it is now, not the token's snapshot.
+    let manages_now = loaded.operator
+        || (loaded.manage
+            && authz::current(conn, caller)?.is_village_admin(&loaded.row.village_code));
+    if !manages_now {
         return Err(Error::Forbidden(
             "only this shop's operators (or its village admin) manage its products".into(),
         ));

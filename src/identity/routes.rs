@@ -74,7 +74,7 @@ async fn login(
     if password.len() > 1024 {
         return Err(bad_credentials());
     }
-    let address = client_address(&req);
+    let address = client_address(&req, &state);
     let limits = state.login_limits;
     let phone2 = phone.clone();
     // Count the attempt before the expensive hash: a flood is refused cheaply.
@@ -316,11 +316,9 @@ async fn remove_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The address a request is rate-limited under.
-fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+/// The address a request is rate-limited under (through trusted proxies; IPv6 by /64).
+fn client_address(req: &HttpRequest, state: &AppState) -> String {
+    crate::http::client_addr::client_bucket_of(req, &state.trusted_proxies)
 }
 
 /// Change your own password (current and new). Every other session of yours ends; this one
@@ -407,7 +405,7 @@ async fn reset_password(
     if code.len() > 64 {
         return Err(invalid());
     }
-    let address = client_address(&req);
+    let address = client_address(&req, &state);
     let limits = state.login_limits;
     let found = db::run(&state.pool, move |conn| {
         ratelimit::hit(
