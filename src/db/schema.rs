@@ -227,6 +227,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Responses remembered per (caller, Idempotency-Key); see `crate::http::idempotency`.
+    idempotency_keys (caller_id, key) {
+        caller_id -> Uuid,
+        key -> Text,
+        operation -> Text,
+        request_hash -> Bytea,
+        response_status -> Int2,
+        response_body -> Json,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(products -> shops (shop_id));
 diesel::joinable!(stock_adjustments -> products (product_id));
 diesel::joinable!(memberships -> users (user_id));

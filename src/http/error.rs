@@ -88,6 +88,9 @@ pub enum Error {
         detail: String,
         extra: Option<serde_json::Map<String, serde_json::Value>>,
     },
+    /// The `Idempotency-Key` was used for another request (other operation or body): 422.
+    #[error("idempotency key reused: {0}")]
+    IdempotencyMismatch(String),
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("precondition required: {0}")]
@@ -126,6 +129,11 @@ impl Error {
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Error::Conflict { slug, .. } => (StatusCode::CONFLICT, slug, "Conflict"),
+            Error::IdempotencyMismatch(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-mismatch",
+                "Idempotency key reused",
+            ),
             Error::PreconditionFailed => (
                 StatusCode::PRECONDITION_FAILED,
                 "precondition-failed",
@@ -169,7 +177,8 @@ impl Error {
             Error::BadRequest(d)
             | Error::Unauthorized(d)
             | Error::Forbidden(d)
-            | Error::PreconditionRequired(d) => d.clone(),
+            | Error::PreconditionRequired(d)
+            | Error::IdempotencyMismatch(d) => d.clone(),
             Error::Conflict { detail, .. } => detail.clone(),
             Error::NotFound => "the resource does not exist or is not visible to you".into(),
             Error::PreconditionFailed => {

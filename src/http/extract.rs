@@ -6,6 +6,7 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use super::error::{Error, FieldError};
 
@@ -21,38 +22,115 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let mime = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            })
-            .unwrap_or(false);
-        let mut payload = payload.take();
+        let body = read_json_body(req, payload, false);
+        Box::pin(async move { parse_json(&body.await?).map(Json) })
+    }
+}
+
+/// [`Json`] that also keeps the SHA-256 of the raw body bytes, for `Idempotency-Key` requests
+/// (see [`crate::http::idempotency`]): the same bytes are the same request. Bad input is refused
+/// exactly as by [`Json`].
+pub struct HashedJson<T> {
+    pub value: T,
+    pub body_hash: [u8; 32],
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for HashedJson<T> {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_json_body(req, payload, false);
         Box::pin(async move {
-            if !is_json {
-                return Err(Error::BadRequest(
-                    "Content-Type must be application/json".into(),
-                ));
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| Error::BadRequest(format!("cannot read body: {e}")))?;
-                if body.len() + chunk.len() > JSON_LIMIT {
-                    return Err(Error::PayloadTooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            parse_json(&body).map(Json)
+            let body = body.await?;
+            Ok(HashedJson {
+                value: parse_json(&body)?,
+                body_hash: sha256(&body),
+            })
         })
+    }
+}
+
+/// [`HashedJson`] for actions whose body is optional (`/accept` with no body, or `{}`): a request
+/// without a body (and then without a content type) gives `T::default()` and the hash of the
+/// empty body; any other body is read as by [`HashedJson`]. The hash is of the bytes as sent, so
+/// no body and `{}` are different requests under one key (a retry resends the same bytes).
+pub struct HashedJsonOrEmpty<T> {
+    pub value: T,
+    pub body_hash: [u8; 32],
+}
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for HashedJsonOrEmpty<T> {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_json_body(req, payload, true);
+        Box::pin(async move {
+            let body = body.await?;
+            Ok(HashedJsonOrEmpty {
+                value: if body.is_empty() {
+                    T::default()
+                } else {
+                    parse_json(&body)?
+                },
+                body_hash: sha256(&body),
+            })
+        })
+    }
+}
+
+/// The body of an action that takes no fields: `{}` (or no body, with [`HashedJsonOrEmpty`]);
+/// any member is an unknown field.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+/// SHA-256 of `bytes` (`sha256(b"")` is the hash of a request without a body).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Reads a JSON body whole: refuses another content type (before reading, so a wrong client
+/// learns it cheaply) and a body over [`JSON_LIMIT`]. With `may_be_empty`, a body of no bytes
+/// needs no content type.
+fn read_json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    may_be_empty: bool,
+) -> impl Future<Output = Result<web::Bytes, Error>> + 'static {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+        .unwrap_or(false);
+    let mut payload = payload.take();
+    let not_json = || Error::BadRequest("Content-Type must be application/json".into());
+    async move {
+        if !is_json && !may_be_empty {
+            return Err(not_json());
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| Error::BadRequest(format!("cannot read body: {e}")))?;
+            if body.len() + chunk.len() > JSON_LIMIT {
+                return Err(Error::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !is_json && !body.is_empty() {
+            return Err(not_json());
+        }
+        Ok(body.freeze())
     }
 }
 
@@ -154,6 +232,113 @@ mod tests {
         );
         assert_eq!(field_of(r#"{"lines":[]}"#), "price_idr");
         assert_eq!(field_of(r#"[1]"#), "body");
+    }
+
+    use actix_web::test::TestRequest;
+
+    /// What `Json<T>` and `HashedJson<T>` make of one request: the problem, or the body hash.
+    async fn both(
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (Result<(), String>, Result<[u8; 32], String>) {
+        let build = || {
+            let mut r = TestRequest::post().set_payload(body.clone());
+            if let Some(ct) = content_type {
+                r = r.insert_header((header::CONTENT_TYPE, ct));
+            }
+            r.to_http_parts()
+        };
+        let problem = |e: Error| serde_json::to_string(&e.problem()).unwrap();
+        let (req, mut pl) = build();
+        let plain = Json::<Body>::from_request(&req, &mut pl)
+            .await
+            .map(|_| ())
+            .map_err(problem);
+        let (req, mut pl) = build();
+        let hashed = HashedJson::<Body>::from_request(&req, &mut pl)
+            .await
+            .map(|h| h.body_hash)
+            .map_err(problem);
+        (plain, hashed)
+    }
+
+    #[actix_web::test]
+    async fn hashed_json_hashes_the_raw_bytes() {
+        let (req, mut pl) = TestRequest::post()
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .set_payload(r#"{"a":1}"#)
+            .to_http_parts();
+        let h = HashedJson::<serde_json::Value>::from_request(&req, &mut pl)
+            .await
+            .unwrap();
+        assert_eq!(h.value, serde_json::json!({"a": 1}));
+        let expected: [u8; 32] = Sha256::digest(br#"{"a":1}"#).into();
+        assert_eq!(h.body_hash, expected);
+        // Same value, other bytes: another hash.
+        let (plain, hashed) = both(
+            Some("application/json"),
+            br#"{"price_idr":1,"lines":[]}"#.to_vec(),
+        )
+        .await;
+        assert!(plain.is_ok());
+        let (_, spaced) = both(
+            Some("application/json"),
+            br#"{"price_idr": 1, "lines": []}"#.to_vec(),
+        )
+        .await;
+        assert_ne!(hashed.unwrap(), spaced.unwrap());
+    }
+
+    #[actix_web::test]
+    async fn hashed_json_refuses_exactly_like_json() {
+        let cases: Vec<(Option<&str>, Vec<u8>)> = vec![
+            (None, br#"{"price_idr":1,"lines":[]}"#.to_vec()),
+            (
+                Some("text/plain"),
+                br#"{"price_idr":1,"lines":[]}"#.to_vec(),
+            ),
+            (Some("application/json"), b"".to_vec()),
+            (Some("application/json"), b"{\"price_idr\":".to_vec()),
+            (
+                Some("application/json"),
+                br#"{"price_idr":"x","lines":[]}"#.to_vec(),
+            ),
+            (
+                Some("application/json"),
+                br#"{"price_idr":1,"lines":[],"colour":1}"#.to_vec(),
+            ),
+            (Some("application/json"), vec![b' '; JSON_LIMIT + 1]),
+        ];
+        for (ct, body) in cases {
+            let (plain, hashed) = both(ct, body).await;
+            let plain = plain.expect_err("refused");
+            assert_eq!(Err(plain), hashed.map(|_| ()));
+        }
+    }
+
+    #[actix_web::test]
+    async fn hashed_json_or_empty_takes_no_body_or_json() {
+        let run = |ct: Option<&'static str>, body: &'static [u8]| async move {
+            let mut r = TestRequest::post().set_payload(body);
+            if let Some(ct) = ct {
+                r = r.insert_header((header::CONTENT_TYPE, ct));
+            }
+            let (req, mut pl) = r.to_http_parts();
+            HashedJsonOrEmpty::<NoFields>::from_request(&req, &mut pl).await
+        };
+        let empty = run(None, b"").await.unwrap();
+        assert_eq!(empty.body_hash, sha256(b""));
+        assert_eq!(
+            run(Some("application/json"), b"").await.unwrap().body_hash,
+            sha256(b"")
+        );
+        let braces = run(Some("application/json"), b"{}").await.unwrap();
+        assert_eq!(braces.body_hash, sha256(b"{}"));
+        assert!(matches!(run(None, b"{}").await, Err(Error::BadRequest(_))));
+        match run(Some("application/json"), br#"{"x":1}"#).await {
+            Err(Error::Validation(errs)) => assert_eq!(errs[0].field, "x"),
+            other => panic!("expected an unknown field, got {:?}", other.map(|_| ())),
+        }
     }
 
     #[test]
