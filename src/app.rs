@@ -19,7 +19,7 @@ use crate::identity::ratelimit::LoginLimits;
 use crate::identity::sessions::{SessionPolicy, successor_key as tokens_successor_key};
 use crate::identity::tokens::TokenKeys;
 use crate::state::AppState;
-use crate::{catalog, http, identity, regions, shops, villages};
+use crate::{catalog, http, identity, ledger, orders, regions, shops, villages};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,8 @@ use crate::{catalog, http, identity, regions, shops, villages};
         (name = "bumdes", description = "Village-owned enterprises (BUMDes) and their units"),
         (name = "catalog", description = "Products, stock, search and offline sync"),
         (name = "shops", description = "Shops (lapak): application, approval, operators, delivery settings"),
+        (name = "wallets", description = "Wallets, statements, top-ups and withdrawals (double-entry ledger)"),
+        (name = "orders", description = "Checkout, the order state machine and escrow"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
 )]
@@ -78,6 +80,8 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .configure(villages::routes::configure)
         .configure(shops::routes::configure)
         .configure(catalog::routes::configure)
+        .configure(ledger::routes::configure)
+        .configure(orders::routes::configure)
 }
 
 /// The OpenAPI document, as served at `/openapi.yaml` and printed by `pasar openapi`.
@@ -102,6 +106,7 @@ pub fn openapi_yaml() -> String {
 pub struct Application {
     server: Server,
     port: u16,
+    timers: Option<(DbPool, orders::timers::TimerPolicy)>,
 }
 
 impl Application {
@@ -114,6 +119,7 @@ impl Application {
             &config.jwt_issuer,
             &config.jwt_audience,
         )?;
+        let state_pool = pool.clone();
         let state = AppState {
             pool,
             tokens: std::sync::Arc::new(tokens),
@@ -129,6 +135,9 @@ impl Application {
                 successor_key: tokens_successor_key(&config.jwt_key_list()?),
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            orders: orders::Policy {
+                platform_fee_bps: config.platform_fee_bps,
+            },
         };
         let time_limit = TimeLimit(Duration::from_millis(config.request_timeout_ms));
         let yaml = openapi_yaml();
@@ -178,9 +187,20 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
+        let timers = (config.timer_interval_ms > 0).then(|| {
+            (
+                state_pool,
+                orders::timers::TimerPolicy {
+                    expire_after: chrono::Duration::seconds(config.order_expire_secs),
+                    complete_after: chrono::Duration::seconds(config.order_complete_secs),
+                    interval: Duration::from_millis(config.timer_interval_ms),
+                },
+            )
+        });
         Ok(Self {
             server: server.run(),
             port,
+            timers,
         })
     }
 
@@ -188,9 +208,17 @@ impl Application {
         self.port
     }
 
-    /// Runs until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown).
+    /// Runs until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown). The order
+    /// timers run beside it (when enabled).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let timers = self
+            .timers
+            .map(|(pool, policy)| actix_web::rt::spawn(orders::timers::run_forever(pool, policy)));
+        let result = self.server.await;
+        if let Some(t) = timers {
+            t.abort();
+        }
+        result
     }
 }
 

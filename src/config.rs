@@ -16,6 +16,10 @@
 //! | `PASAR_LOGIN_LIMIT_PHONE` / `PASAR_LOGIN_LIMIT_IP` | login attempts per window | `10` / `50` |
 //! | `PASAR_LOGIN_WINDOW_SECS` | rate-limit window | `900` |
 //! | `PASAR_REFRESH_REUSE_GRACE_SECS` | a rotated refresh token presented again within this many seconds (a retry after a lost response on a slow link) gets the same successor instead of revoking the session | `30` |
+//! | `PASAR_PLATFORM_FEE_BPS` | the platform's fee on each completed sale, basis points | `0` |
+//! | `PASAR_ORDER_EXPIRE_SECS` | a placed order not accepted after this long expires (refunded) | `172800` (48 h) |
+//! | `PASAR_ORDER_COMPLETE_SECS` | a shipped order not confirmed or disputed after this long completes | `259200` (72 h) |
+//! | `PASAR_TIMER_INTERVAL_MS` | how often the timers run; 0 = not in this process | `30000` |
 //! | `PASAR_SESSION_MAX_DAYS` | absolute lifetime of a login session, whatever its refreshes | `90` |
 //! | `RUST_LOG` | log filter | `info` |
 
@@ -66,6 +70,15 @@ pub struct Config {
     pub refresh_reuse_grace_secs: i64,
     #[arg(long, env = "PASAR_SESSION_MAX_DAYS", default_value_t = 90)]
     pub session_max_days: i64,
+    #[arg(long, env = "PASAR_PLATFORM_FEE_BPS", default_value_t = 0)]
+    pub platform_fee_bps: i32,
+    #[arg(long, env = "PASAR_ORDER_EXPIRE_SECS", default_value_t = 48 * 3600)]
+    pub order_expire_secs: i64,
+    #[arg(long, env = "PASAR_ORDER_COMPLETE_SECS", default_value_t = 72 * 3600)]
+    pub order_complete_secs: i64,
+    /// 0 turns the timers off in this process (another one runs them).
+    #[arg(long, env = "PASAR_TIMER_INTERVAL_MS", default_value_t = 30_000)]
+    pub timer_interval_ms: u64,
 }
 
 impl Config {

@@ -11,6 +11,8 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod identity;
+pub mod ledger;
+pub mod orders;
 pub mod regions;
 pub mod seed;
 pub mod shops;

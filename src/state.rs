@@ -16,4 +16,5 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     /// Proxies whose `X-Forwarded-For` is believed (for per-address rate limits).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub orders: crate::orders::Policy,
 }

@@ -81,6 +81,29 @@ where
     .await?
 }
 
+/// Like [`run`], trying a closure that runs its own transaction up to three times while it
+/// fails on contention (a deadlock, a serialization failure): the database rolled it back, so
+/// running it again is safe.
+pub async fn run_retrying<T, F>(pool: &DbPool, mut f: F) -> Result<T>
+where
+    F: FnMut(&mut PgConnection) -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    run(pool, move |conn| {
+        let mut attempt = 0;
+        loop {
+            match f(conn) {
+                Err(e) if e.is_retryable() && attempt < 2 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5 << (2 * attempt)));
+                }
+                other => return other,
+            }
+        }
+    })
+    .await
+}
+
 /// Like [`run`], inside one database transaction.
 pub async fn transaction<T, F>(pool: &DbPool, f: F) -> Result<T>
 where

@@ -240,6 +240,100 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    accounts (id) {
+        id -> Uuid,
+        kind -> Text,
+        village_code -> Nullable<Text>,
+        user_id -> Nullable<Uuid>,
+        shop_id -> Nullable<Uuid>,
+        network_id -> Nullable<Uuid>,
+        balance_idr -> Int8,
+        entry_count -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Uuid,
+        checkout_id -> Uuid,
+        status -> Text,
+        buyer_user_id -> Uuid,
+        buyer_shop_id -> Nullable<Uuid>,
+        buyer_account_id -> Uuid,
+        buyer_village_code -> Text,
+        shop_id -> Uuid,
+        village_code -> Text,
+        escrow_account_id -> Uuid,
+        network_id -> Nullable<Uuid>,
+        network_fee_bps -> Int4,
+        village_share_bps -> Int4,
+        platform_fee_bps -> Int4,
+        delivery_method -> Text,
+        delivery_address -> Nullable<Text>,
+        delivery_fee_idr -> Int8,
+        items_total_idr -> Int8,
+        total_idr -> Int8,
+        note -> Nullable<Text>,
+        courier_name -> Nullable<Text>,
+        courier_phone -> Nullable<Text>,
+        tracking_note -> Nullable<Text>,
+        placed_at -> Timestamptz,
+        shipped_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    order_lines (order_id, line_no) {
+        order_id -> Uuid,
+        line_no -> Int4,
+        product_id -> Uuid,
+        name -> Text,
+        unit -> Text,
+        unit_price_idr -> Int8,
+        quantity -> Int4,
+        line_total_idr -> Int8,
+    }
+}
+
+diesel::table! {
+    order_events (id) {
+        id -> Uuid,
+        order_id -> Uuid,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        actor_id -> Nullable<Uuid>,
+        actor -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ledger_transactions (id) {
+        id -> Uuid,
+        kind -> Text,
+        order_id -> Nullable<Uuid>,
+        actor_id -> Nullable<Uuid>,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    postings (id) {
+        id -> Uuid,
+        transaction_id -> Uuid,
+        account_id -> Uuid,
+        amount_idr -> Int8,
+        balance_after_idr -> Int8,
+        entry_no -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(products -> shops (shop_id));
 diesel::joinable!(stock_adjustments -> products (product_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -253,8 +347,19 @@ diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 diesel::joinable!(network_villages -> networks (network_id));
 diesel::joinable!(network_villages -> villages (village_code));
 
+diesel::joinable!(order_lines -> orders (order_id));
+diesel::joinable!(order_events -> orders (order_id));
+diesel::joinable!(postings -> ledger_transactions (transaction_id));
+diesel::joinable!(postings -> accounts (account_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
+    accounts,
+    orders,
+    order_lines,
+    order_events,
+    ledger_transactions,
+    postings,
     refresh_families,
     password_resets,
     users,

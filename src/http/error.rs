@@ -109,6 +109,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A conflict that trying again may resolve (deadlock, serialization failure, a request
+    /// with the same key still running).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Conflict { extra: Some(x), .. } if x.get("retryable") == Some(&serde_json::Value::Bool(true)))
+    }
+
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Validation(vec![FieldError::new(field, message)])
     }
@@ -449,7 +455,7 @@ mod tests {
     }
 
     fn is_retryable(e: &Error) -> bool {
-        matches!(e, Error::Conflict { extra: Some(x), .. } if x.get("retryable") == Some(&serde_json::Value::Bool(true)))
+        e.is_retryable()
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub fn test_config(database_url: &str) -> Config {
         login_window_secs: 900,
         refresh_reuse_grace_secs: 0,
         session_max_days: 90,
+        platform_fee_bps: 0,
+        order_expire_secs: 48 * 3600,
+        order_complete_secs: 72 * 3600,
+        timer_interval_ms: 0,
     }
 }
 
