@@ -1,0 +1,182 @@
+//! Orders, escrow and the ledger over HTTP, each test ending with the global ledger check.
+
+mod common;
+
+use common::fixtures::{self, A, B};
+use common::{TestApp, spawn_app};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn key() -> String {
+    Uuid::now_v7().to_string()
+}
+
+/// The books are right: every transaction balances, every balance is the sum of its postings,
+/// nothing but cash is below zero, and all balances sum to zero.
+pub fn assert_books_balance(app: &TestApp) {
+    let check = app.with_conn(|c| pasar::ledger::check(c).unwrap());
+    assert_eq!(
+        check,
+        pasar::ledger::LedgerCheck::default(),
+        "the ledger check failed"
+    );
+}
+
+async fn wallet_of(app: &TestApp, token: &str) -> Value {
+    app.get("/api/v1/wallets/me")
+        .token(token)
+        .send()
+        .await
+        .expect(200)
+}
+
+async fn topup(app: &TestApp, treasurer: &str, wallet: &str, amount: i64) -> Value {
+    app.post(&format!("/api/v1/wallets/{wallet}/topups"))
+        .token(treasurer)
+        .header("idempotency-key", &key())
+        .json(&json!({"amount_idr": amount, "note": "setoran tunai"}))
+        .send()
+        .await
+        .expect(201)
+}
+
+async fn act(app: &TestApp, token: &str, order: &str, action: &str, body: Value) -> common::Resp {
+    app.post(&format!("/api/v1/orders/{order}/{action}"))
+        .token(token)
+        .header("idempotency-key", &key())
+        .json(&body)
+        .send()
+        .await
+}
+
+#[actix_rt::test]
+async fn a_full_order_from_top_up_to_settlement() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    // B's shop sells to A's member; B takes 2 % for the village, the network 1 %.
+    let product = app.with_conn(|c| {
+        use diesel::prelude::*;
+        diesel::sql_query(format!(
+            "UPDATE villages SET village_share_bps = 200 WHERE code = '{B}'"
+        ))
+        .execute(c)
+        .unwrap();
+        diesel::sql_query("UPDATE networks SET network_fee_bps = 100")
+            .execute(c)
+            .unwrap();
+        diesel::sql_query(
+            "UPDATE shops SET delivery_fee_village_idr = 3000, delivery_fee_other_idr = 8000",
+        )
+        .execute(c)
+        .unwrap();
+        fixtures::product(
+            c,
+            w.b.active_shop,
+            &w.b.operator,
+            B,
+            "Kopi Robusta",
+            12_345,
+            10,
+        )
+    });
+    let buyer = app.login(&w.a.member.phone, A).await;
+    let treasurer = app.login(&w.a.treasurer.phone, A).await;
+    let wallet = wallet_of(&app, &buyer).await;
+    assert_eq!(wallet["balance_idr"], 0);
+    assert_eq!(wallet["village_code"], A);
+    let wallet_id = wallet["id"].as_str().unwrap().to_string();
+    let t = topup(&app, &treasurer, &wallet_id, 100_000).await;
+    assert_eq!(t["balance_idr"], 100_000);
+
+    let c = app
+        .post("/api/v1/checkouts")
+        .token(&buyer)
+        .header("idempotency-key", &key())
+        .json(&json!({
+            "lines": [{"product_id": product, "quantity": 2}],
+            "delivery": {"method": "delivery", "address": "Jl. Parangtritis km 5, Sewon"}
+        }))
+        .send()
+        .await
+        .expect(201);
+    let order = &c["orders"][0];
+    assert_eq!(order["status"], "placed");
+    assert_eq!(order["delivery_fee_idr"], 8000, "to another village");
+    assert_eq!(order["total_idr"], 2 * 12_345 + 8000);
+    assert_eq!(c["total_idr"], 2 * 12_345 + 8000);
+    assert_eq!(order["lines"][0]["name"], "Kopi Robusta");
+    let order_id = order["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        wallet_of(&app, &buyer).await["balance_idr"],
+        100_000 - 2 * 12_345 - 8000
+    );
+    assert_books_balance(&app);
+
+    let seller = app.login(&w.b.operator.phone, B).await;
+    act(&app, &buyer, &order_id, "accept", json!({}))
+        .await
+        .expect_problem(403, "forbidden");
+    act(&app, &seller, &order_id, "accept", json!({}))
+        .await
+        .expect(200);
+    act(&app, &seller, &order_id, "accept", json!({}))
+        .await
+        .expect_problem(409, "conflict");
+    let shipped = act(
+        &app,
+        &seller,
+        &order_id,
+        "ship",
+        json!({"courier_name": "Pak Kurir", "courier_phone": "081299990000"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(shipped["courier"]["phone"], "+6281299990000");
+    let done = act(&app, &buyer, &order_id, "confirm", json!({}))
+        .await
+        .expect(200);
+    assert_eq!(done["status"], "completed");
+    let events: Vec<&str> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_status"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["placed", "accepted", "shipped", "completed"]);
+    // 24,690 of goods: 246 to the network (1 %), 493 to B (2 %), the rest and the delivery to
+    // the shop.
+    let shop_wallet = app
+        .get(&format!("/api/v1/shops/{}/wallet", w.b.active_shop))
+        .token(&seller)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(shop_wallet["balance_idr"], 24_690 - 246 - 493 + 8000);
+    let revenue: i64 = app.with_conn(|c| {
+        use diesel::prelude::*;
+        use pasar::db::schema::accounts;
+        accounts::table
+            .filter(accounts::kind.eq("village_revenue"))
+            .filter(accounts::village_code.eq(B))
+            .select(accounts::balance_idr)
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(revenue, 493);
+    // The buyer's statement, newest first, with running balances.
+    let st = app
+        .get(&format!("/api/v1/wallets/{wallet_id}/transactions"))
+        .token(&buyer)
+        .send()
+        .await
+        .expect(200);
+    let lines = st["items"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["kind"], "hold");
+    assert_eq!(lines[0]["order_id"], json!(order_id));
+    assert_eq!(lines[0]["amount_idr"], -(24_690 + 8000));
+    assert_eq!(lines[0]["balance_after_idr"], 100_000 - 24_690 - 8000);
+    assert_eq!(lines[1]["kind"], "topup");
+    assert_eq!(lines[1]["balance_after_idr"], 100_000);
+    assert_books_balance(&app);
+}
