@@ -180,3 +180,40 @@ async fn a_full_order_from_top_up_to_settlement() {
     assert_eq!(lines[1]["balance_after_idr"], 100_000);
     assert_books_balance(&app);
 }
+
+#[actix_rt::test]
+async fn a_sale_changes_the_etag_but_not_the_version() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let product = app
+        .with_conn(|c| fixtures::product(c, w.b.active_shop, &w.b.operator, B, "Madu", 50_000, 5));
+    let path = format!("/api/v1/products/{product}");
+    let before = app.get(&path).send().await;
+    let etag = before.header("etag").unwrap().to_string();
+    let buyer = app.login(&w.a.member.phone, A).await;
+    let treasurer = app.login(&w.a.treasurer.phone, A).await;
+    let wallet = wallet_of(&app, &buyer).await;
+    topup(&app, &treasurer, wallet["id"].as_str().unwrap(), 100_000).await;
+    app.post("/api/v1/checkouts")
+        .token(&buyer)
+        .header("idempotency-key", &key())
+        .json(&json!({"lines": [{"product_id": product, "quantity": 1}], "delivery": {"method": "pickup"}}))
+        .send()
+        .await
+        .expect(201);
+    // A cached copy is stale (the stock changed)…
+    let after = app.get(&path).header("if-none-match", &etag).send().await;
+    assert_eq!(after.status.as_u16(), 200);
+    assert_eq!(after.body["stock"], 4);
+    assert_eq!(after.body["version"], before.body["version"]);
+    // …but the operator's edit with the tag read before the sale still applies.
+    let op = app.login(&w.b.operator.phone, B).await;
+    app.patch(&path)
+        .token(&op)
+        .header("if-match", &etag)
+        .json(&json!({"price_idr": 55_000}))
+        .send()
+        .await
+        .expect(200);
+    assert_books_balance(&app);
+}

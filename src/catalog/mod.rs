@@ -117,12 +117,16 @@ impl Product {
     }
 
     pub fn etag(&self) -> String {
-        etag(self.version)
+        etag(self.version, self.stock)
     }
 }
 
-pub fn etag(version: i32) -> String {
-    format!("\"v{version}\"")
+/// A product's `ETag`: its version and its stock. Sales change the stock but not the version
+/// (an operator's `If-Match` compares the version only, so a sale between reading and saving
+/// never costs them a 412), while a cached copy is never "not modified" after a sale
+/// (`If-None-Match` compares the whole tag).
+pub fn etag(version: i32, stock: i32) -> String {
+    format!("\"v{version}-s{stock}\"")
 }
 
 #[derive(Debug, Queryable, Serialize, ToSchema)]

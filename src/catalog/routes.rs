@@ -150,7 +150,7 @@ async fn get_product(
         super::get(conn, caller.0.as_ref(), id)
     })
     .await?;
-    if if_none_match(&req, p.version) {
+    if if_none_match(&req, &p.etag()) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, p.etag()))
             .finish());

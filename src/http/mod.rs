@@ -69,18 +69,23 @@ pub fn if_match(req: &HttpRequest) -> IfMatch {
     IfMatch::Version(parse_version_tag(v))
 }
 
-/// Does `If-None-Match` name this version (or `*`)?
-pub fn if_none_match(req: &HttpRequest, version: i32) -> bool {
+/// Does `If-None-Match` name this exact tag (or `*`)? Weak comparison, as RFC 9110 asks for
+/// `If-None-Match`.
+pub fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
     req.headers()
         .get(actix_web::http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
-                .any(|tag| tag.trim() == "*" || parse_version_tag(tag.trim()) == Some(version))
+                .any(|tag| tag.trim() == "*" || strip(tag) == strip(etag))
         })
 }
 
+/// The version in a tag `"v{version}"`, or `"v{version}-{anything}"` (tags may carry more,
+/// e.g. a product's stock, that `If-Match` does not compare).
 fn parse_version_tag(tag: &str) -> Option<i32> {
     let tag = tag.strip_prefix("W/").unwrap_or(tag);
-    tag.strip_prefix("\"v")?.strip_suffix('"')?.parse().ok()
+    let inner = tag.strip_prefix("\"v")?.strip_suffix('"')?;
+    inner.split_once('-').map_or(inner, |(v, _)| v).parse().ok()
 }
