@@ -162,6 +162,17 @@ fn validate_network(
             format!("not onboarded: {}", missing.join(", ")),
         ));
     }
+    // A sale pays the network fee and the seller village's share: together at most 100 %.
+    let max_share: Option<i32> = villages::table
+        .filter(villages::code.eq_any(&codes))
+        .select(diesel::dsl::max(villages::village_share_bps))
+        .first(conn)?;
+    if network_fee_bps + max_share.unwrap_or(0) > 10_000 {
+        return Err(Error::field(
+            "network_fee_bps",
+            "with a member village's share it would take more than 100 % of a sale",
+        ));
+    }
     Ok((name, network_fee_bps, codes))
 }
 
@@ -283,6 +294,19 @@ pub fn update(
         return Err(Error::Validation(errors));
     }
     let before = authorize_admin(conn, caller, code)?;
+    if let Some(bps) = u.village_share_bps {
+        let max_fee: Option<i32> = network_villages::table
+            .inner_join(networks::table)
+            .filter(network_villages::village_code.eq(code))
+            .select(diesel::dsl::max(networks::network_fee_bps))
+            .first(conn)?;
+        if bps + max_fee.unwrap_or(0) > 10_000 {
+            return Err(Error::field(
+                "village_share_bps",
+                "with a network's fee it would take more than 100 % of a sale",
+            ));
+        }
+    }
     let after: Village = diesel::update(villages::table.find(code))
         .set((
             villages::idm_status.eq(u.idm_status.clone().unwrap_or(before.idm_status.clone())),
