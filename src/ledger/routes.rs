@@ -85,8 +85,11 @@ async fn move_cash(
     id: Uuid,
     body: HashedJson<NewMovement>,
     kind: TxKind,
-    operation: &'static str,
 ) -> Result<Stored> {
+    let operation = match kind {
+        TxKind::Topup => "POST /wallets/{id}/topups",
+        _ => "POST /wallets/{id}/withdrawals",
+    };
     let idem = idempotency::Request::new(caller.user_id, key, operation, &req, &body.body_hash);
     let movement = body.value;
     db::run_retrying(&state.pool, move |conn| {
@@ -131,7 +134,6 @@ async fn topup(
         id.into_inner(),
         body,
         TxKind::Topup,
-        "POST /wallets/{id}/topups",
     )
     .await
 }
@@ -169,7 +171,6 @@ async fn withdraw(
         id.into_inner(),
         body,
         TxKind::Withdrawal,
-        "POST /wallets/{id}/withdrawals",
     )
     .await
 }

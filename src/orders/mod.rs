@@ -367,10 +367,10 @@ struct SellerVillage {
     network_fee_bps: Option<i32>,
 }
 
-/// Places the orders of one checkout (see the module documentation). Round trips: the caller's
-/// membership, the buyer, the operator check, the stock (one conditional UPDATE for every
-/// line), the sellers' rates, then the writes (orders, lines, events, ledger), whatever the
-/// number of lines and shops.
+/// Places the orders of one checkout (see the module documentation). Round trips, whatever the
+/// number of lines and shops: the caller's membership, the buyer's wallet, the stock (one
+/// conditional UPDATE for every line), the sellers' rates and escrows, then five writes
+/// (orders, lines, events, ledger transactions, postings), plus the savepoint.
 pub fn checkout(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -403,46 +403,50 @@ pub fn checkout(
         lines.sort_by_key(|(id, _)| *id);
         let ids: Vec<Uuid> = lines.iter().map(|(id, _)| *id).collect();
         let qty: Vec<i32> = lines.iter().map(|(_, q)| *q).collect();
-        // Nobody buys from a shop they operate (the buyer and seller would be the same party).
-        let own: Vec<Uuid> = diesel::sql_query(
-            "SELECT p.id FROM products p JOIN shop_operators so ON so.shop_id = p.shop_id
-              WHERE p.id = ANY($1) AND so.user_id = $2",
-        )
-        .bind::<Array<SqlUuid>, _>(&ids)
-        .bind::<SqlUuid, _>(caller.user_id)
-        .load::<IdRow>(conn)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-        if !own.is_empty() {
-            let errors = valid
-                .lines
-                .iter()
-                .enumerate()
-                .filter(|(_, (id, _))| own.contains(id))
-                .map(|(i, _)| {
-                    FieldError::new(
-                        format!("lines[{i}].product_id"),
-                        "a product of a shop you operate",
-                    )
-                })
-                .collect();
-            return Err(Error::Validation(errors));
-        }
         // The stock: one conditional update, in product order (so concurrent checkouts lock
-        // the same rows in the same order). Never a read-then-write: no oversell.
+        // the same rows in the same order). Never a read-then-write: no oversell. Nobody buys
+        // from a shop they operate (buyer and seller would be one party).
         let taken: Vec<Taken> = diesel::sql_query(
             "UPDATE products p SET stock = p.stock - v.q
                FROM unnest($1::uuid[], $2::int4[]) AS v(id, q), shops s
               WHERE p.id = v.id AND s.id = p.shop_id AND p.status = 'active'
                 AND s.status = 'active' AND p.stock >= v.q
+                AND NOT EXISTS (SELECT 1 FROM shop_operators so
+                                 WHERE so.shop_id = p.shop_id AND so.user_id = $3)
           RETURNING p.id, p.shop_id, p.village_code, p.name, p.unit, p.final_price_idr,
                     s.delivery_fee_village_idr, s.delivery_fee_other_idr, s.pickup",
         )
         .bind::<Array<SqlUuid>, _>(&ids)
         .bind::<Array<Int4>, _>(&qty)
+        .bind::<SqlUuid, _>(caller.user_id)
         .load(conn)?;
         if taken.len() < lines.len() {
+            // Only on failure: say why each missing line failed.
+            let own: Vec<Uuid> = diesel::sql_query(
+                "SELECT p.id FROM products p JOIN shop_operators so ON so.shop_id = p.shop_id
+                  WHERE p.id = ANY($1) AND so.user_id = $2",
+            )
+            .bind::<Array<SqlUuid>, _>(&ids)
+            .bind::<SqlUuid, _>(caller.user_id)
+            .load::<IdRow>(conn)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+            if !own.is_empty() {
+                let errors = valid
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (id, _))| own.contains(id))
+                    .map(|(i, _)| {
+                        FieldError::new(
+                            format!("lines[{i}].product_id"),
+                            "a product of a shop you operate",
+                        )
+                    })
+                    .collect();
+                return Err(Error::Validation(errors));
+            }
             let failing = valid
                 .lines
                 .iter()
@@ -569,12 +573,16 @@ pub fn checkout(
                 postings: vec![(buyer_account, -total), (r.escrow_id, total)],
             });
         }
-        diesel::insert_into(orders::table)
+        let mut rows: Vec<OrderRow> = diesel::insert_into(orders::table)
             .values(&new_orders)
-            .execute(conn)?;
-        diesel::insert_into(order_lines::table)
+            .returning(OrderRow::as_returning())
+            .get_results(conn)?;
+        rows.sort_by_key(|r| r.id);
+        let mut lines: Vec<Line> = diesel::insert_into(order_lines::table)
             .values(&new_lines)
-            .execute(conn)?;
+            .returning(Line::as_returning())
+            .get_results(conn)?;
+        lines.sort_by_key(|l| (l.order_id, l.line_no));
         let order_ids: Vec<Uuid> = entries.iter().filter_map(|e| e.order_id).collect();
         let events: Vec<_> = order_ids
             .iter()
@@ -592,7 +600,17 @@ pub fn checkout(
             .values(&events)
             .execute(conn)?;
         ledger::post(conn, &entries)?;
-        let orders = load_many(conn, &order_ids, false)?;
+        let orders: Vec<Order> = rows
+            .into_iter()
+            .map(|r| {
+                let id = r.id;
+                Order::from_parts(
+                    r,
+                    lines.iter().filter(|l| l.order_id == id).cloned().collect(),
+                    None,
+                )
+            })
+            .collect();
         let total_idr = orders.iter().map(|o| o.total_idr).sum();
         Ok(CheckoutResult {
             id: checkout_id,
