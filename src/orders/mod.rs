@@ -913,6 +913,18 @@ fn apply(
             )?;
         }
         Money::Refund => {
+            // Stock first, in product order, then the accounts: the order checkout takes its
+            // locks in, so a refund and a checkout never wait on each other in a circle.
+            diesel::sql_query(
+                "UPDATE products p SET stock = p.stock + l.quantity
+                   FROM (SELECT product_id, quantity FROM order_lines WHERE order_id = $1) l
+                  WHERE p.id = l.product_id
+                    AND p.id IN (SELECT id FROM products
+                                  WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = $1)
+                                  ORDER BY id FOR UPDATE)",
+            )
+            .bind::<SqlUuid, _>(row.id)
+            .execute(conn)?;
             ledger::post(
                 conn,
                 &[Entry {
@@ -926,12 +938,6 @@ fn apply(
                     ],
                 }],
             )?;
-            diesel::sql_query(
-                "UPDATE products p SET stock = p.stock + l.quantity
-                   FROM order_lines l WHERE l.order_id = $1 AND p.id = l.product_id",
-            )
-            .bind::<SqlUuid, _>(row.id)
-            .execute(conn)?;
         }
     }
     Ok(to)
