@@ -6,6 +6,11 @@ use diesel::prelude::*;
 
 use crate::identity::tokens::{Caller, PLATFORM_SCOPE, Role};
 use crate::identity::{memberships, password, phone, users};
+use crate::ledger::{self, TxKind};
+use crate::orders::machine::Action;
+use crate::orders::{
+    self, CheckoutLine, CheckoutRequest, DeliveryMethod, DeliveryRequest, Policy, timers,
+};
 use crate::regions::import;
 use crate::villages::bumdes::{self, NewBumdes, NewUnit};
 use crate::{catalog, shops, villages};
@@ -97,26 +102,55 @@ pub fn demo(conn: &mut PgConnection) -> anyhow::Result<()> {
             villages::onboard(conn, &root, code).map_err(err)?;
         }
         villages::create_network(conn, &root, DEMO_NETWORK, &codes, 100).map_err(err)?;
+        let mut seeded = Vec::new();
         for (i, (code, name, bumdes_name, units)) in PASARDESA_VILLAGES.iter().enumerate() {
-            seed_village(conn, &admin, i + 1, code, name, bumdes_name, units, &hash)?;
+            seeded.push(seed_village(
+                conn,
+                &admin,
+                i + 1,
+                code,
+                name,
+                bumdes_name,
+                units,
+                &hash,
+            )?);
         }
+        fund_wallets(conn, &seeded)?;
+        seed_orders(conn, &seeded)?;
         Ok(())
     })?;
     println!("demo data created; every demo account's password is {DEMO_PASSWORD} (see README)");
+    print_summary(conn)?;
     Ok(())
 }
+
+/// What [`seed_village`] made that the wallets and orders need.
+struct SeededVillage {
+    code: &'static str,
+    admin: uuid::Uuid,
+    treasurer: uuid::Uuid,
+    /// Person 3 (operator of the "Lapak …" and "Kelompok Tani …" shops) and person 4 (of
+    /// "UMKM Warga …").
+    members: [uuid::Uuid; 2],
+    /// "Lapak …" (BUMDes unit), "UMKM Warga …", "Kelompok Tani …", with their operators.
+    shops: [(uuid::Uuid, uuid::Uuid); 3],
+}
+
+const LAPAK: usize = 0;
+const UMKM: usize = 1;
+const TANI: usize = 2;
 
 #[allow(clippy::too_many_arguments)]
 fn seed_village(
     conn: &mut PgConnection,
     platform_admin: &users::User,
     v: usize,
-    code: &str,
+    code: &'static str,
     village_name: &str,
     bumdes_name: &str,
     units: &[&str; 2],
     hash: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SeededVillage> {
     let as_platform = Caller::offline(platform_admin.id, code, vec![Role::PlatformAdmin]);
     let people = [
         ("admin", format!("Admin {village_name}")),
@@ -183,6 +217,7 @@ fn seed_village(
             None,
         ),
     ];
+    let mut shop_ids = Vec::new();
     for (shop_index, (operator, name, kind, unit)) in shop_specs.into_iter().enumerate() {
         let as_member = Caller::offline(operator, code, vec![Role::Member]);
         let shop = shops::apply(
@@ -212,8 +247,15 @@ fn seed_village(
         .map_err(err)?;
         shops::decide(conn, &as_admin, shop.id, shops::Decision::Approve, None).map_err(err)?;
         seed_products(conn, &as_member, shop.id, v, shop_index, village_name)?;
+        shop_ids.push((shop.id, operator));
     }
-    Ok(())
+    Ok(SeededVillage {
+        code,
+        admin: ids[0],
+        treasurer: ids[1],
+        members: [ids[2], ids[3]],
+        shops: [shop_ids[0], shop_ids[1], shop_ids[2]],
+    })
 }
 
 /// (name, category, unit, price, description) of typical village products of Bantul.
@@ -444,4 +486,300 @@ fn village_settings(conn: &mut PgConnection, as_admin: &Caller, code: &str) -> a
     )
     .map_err(err)?;
     Ok(())
+}
+
+/// Rp 500.000 on every demo member's and treasurer's wallet.
+pub const DEMO_PERSON_TOPUP_IDR: i64 = 500_000;
+/// Rp 1.000.000 on every village's "Lapak …" (BUMDes unit) shop wallet, for B2B buying.
+pub const DEMO_SHOP_TOPUP_IDR: i64 = 1_000_000;
+
+/// Top-ups by each village's treasurer, as the API books them (cash → wallet).
+fn fund_wallets(conn: &mut PgConnection, villages: &[SeededVillage]) -> anyhow::Result<()> {
+    for v in villages {
+        let treasurer = Caller::offline(v.treasurer, v.code, vec![Role::Treasurer]);
+        let mut wallets = Vec::new();
+        for person in [v.treasurer, v.members[0], v.members[1]] {
+            wallets.push((
+                ledger::user_wallet(conn, person).map_err(err)?.id,
+                DEMO_PERSON_TOPUP_IDR,
+            ));
+        }
+        wallets.push((
+            ledger::shop_wallet(conn, v.shops[LAPAK].0).map_err(err)?.id,
+            DEMO_SHOP_TOPUP_IDR,
+        ));
+        for (wallet, amount) in wallets {
+            ledger::move_cash(
+                conn,
+                &treasurer,
+                wallet,
+                TxKind::Topup,
+                &ledger::NewMovement {
+                    amount_idr: amount,
+                    note: Some("setoran tunai (demo)".into()),
+                },
+            )
+            .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Up to `n` active products of `shop` with some stock and a modest price, by name.
+fn products_of(
+    conn: &mut PgConnection,
+    shop: uuid::Uuid,
+    n: i64,
+) -> anyhow::Result<Vec<uuid::Uuid>> {
+    use crate::db::schema::products;
+    let ids: Vec<uuid::Uuid> = products::table
+        .filter(products::shop_id.eq(shop))
+        .filter(products::status.eq("active"))
+        .filter(products::stock.ge(5))
+        .filter(products::final_price_idr.le(60_000))
+        .order(products::name)
+        .select(products::id)
+        .limit(n)
+        .load(conn)?;
+    anyhow::ensure!(
+        ids.len() as i64 == n,
+        "a demo shop has too few products to buy"
+    );
+    Ok(ids)
+}
+
+/// Who does something: a person, through a token of one village with one role.
+fn as_(user: uuid::Uuid, village: &str, role: Role) -> Caller {
+    Caller::offline(user, village, vec![role])
+}
+
+/// A checkout of `lines` (shop, how many of its products, quantity) by `buyer`; the order ids,
+/// one per shop in shop-id order.
+fn buy(
+    conn: &mut PgConnection,
+    buyer: &Caller,
+    buyer_shop_id: Option<uuid::Uuid>,
+    lines: &[(uuid::Uuid, i64, i64)],
+    delivery: bool,
+) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let mut request_lines = Vec::new();
+    for (shop, n, quantity) in lines {
+        for product_id in products_of(conn, *shop, *n)? {
+            request_lines.push(CheckoutLine {
+                product_id,
+                quantity: *quantity,
+            });
+        }
+    }
+    let req = CheckoutRequest {
+        buyer_shop_id,
+        lines: request_lines,
+        delivery: if delivery {
+            DeliveryRequest {
+                method: DeliveryMethod::Delivery,
+                address: Some("Jl. Parangtritis km 7, Bantul".into()),
+            }
+        } else {
+            DeliveryRequest {
+                method: DeliveryMethod::Pickup,
+                address: None,
+            }
+        },
+        note: None,
+    };
+    let c = orders::checkout(
+        conn,
+        buyer,
+        Policy {
+            platform_fee_bps: 0,
+        },
+        &req,
+    )
+    .map_err(err)?;
+    Ok(c.orders.iter().map(|o| o.id).collect())
+}
+
+/// One transition, checked like the HTTP request's (a reason where needed, a courier to ship).
+fn step(
+    conn: &mut PgConnection,
+    who: &Caller,
+    order: uuid::Uuid,
+    action: Action,
+    note: Option<&str>,
+) -> anyhow::Result<()> {
+    let (courier, phone) = match action {
+        Action::Ship => (Some("Kurir Desa Bantul"), Some("+6281399990001")),
+        _ => (None, None),
+    };
+    let details = orders::details(action, note, courier, phone).map_err(err)?;
+    orders::act(conn, who, order, action, &details).map_err(err)?;
+    Ok(())
+}
+
+/// Orders in every state of DESIGN §3, among the five villages (each buyer buys from another
+/// village's shop). The one that expires is placed first and moved by the timers as they
+/// would run 49 h later; the rest are placed after, so they stay where the seed leaves them.
+fn seed_orders(conn: &mut PgConnection, v: &[SeededVillage]) -> anyhow::Result<()> {
+    use Action::*;
+    let member = |i: usize, m: usize| as_(v[i].members[m], v[i].code, Role::Member);
+    let treasurer = |i: usize| as_(v[i].treasurer, v[i].code, Role::Treasurer);
+    let admin = |i: usize| as_(v[i].admin, v[i].code, Role::Admin);
+    // The operator of shop `s` of village `i`, as the seller.
+    let seller = |i: usize, s: usize| as_(v[i].shops[s].1, v[i].code, Role::Member);
+    let shop = |i: usize, s: usize| v[i].shops[s].0;
+
+    // Expired: Panggungharjo's first member, from Guwosari's UMKM, never accepted.
+    buy(conn, &member(0, 0), None, &[(shop(1, UMKM), 1, 2)], true)?;
+    let policy = timers::TimerPolicy {
+        expire_after: chrono::Duration::hours(48),
+        complete_after: chrono::Duration::hours(72),
+        interval: std::time::Duration::from_secs(30),
+    };
+    let ran = timers::run_due(
+        conn,
+        &policy,
+        chrono::Utc::now() + chrono::Duration::hours(49),
+        100,
+    )
+    .map_err(err)?;
+    anyhow::ensure!(ran.expired == 1, "the demo's expiring order did not expire");
+
+    // Placed: Panggungharjo's second member, from Sriharjo's Lapak, for pickup.
+    buy(conn, &member(0, 1), None, &[(shop(2, LAPAK), 1, 1)], false)?;
+    // Accepted: Guwosari's first member, from Wirokerten's UMKM.
+    let o = buy(conn, &member(1, 0), None, &[(shop(3, UMKM), 2, 1)], true)?[0];
+    step(conn, &seller(3, UMKM), o, Accept, None)?;
+    // Rejected by the seller: Guwosari's second member, from Ngestiharjo's Lapak.
+    let o = buy(conn, &member(1, 1), None, &[(shop(4, LAPAK), 1, 2)], true)?[0];
+    step(
+        conn,
+        &seller(4, LAPAK),
+        o,
+        Reject,
+        Some("Stok sedang kosong, mohon maaf"),
+    )?;
+    // Cancelled by the buyer while placed: Sriharjo's treasurer, from Panggungharjo's UMKM.
+    let o = buy(conn, &treasurer(2), None, &[(shop(0, UMKM), 1, 1)], false)?[0];
+    step(conn, &treasurer(2), o, Cancel, Some("Salah pesan"))?;
+    // Cancelled by the seller once accepted: Ngestiharjo's treasurer, from Guwosari's Kelompok Tani.
+    let o = buy(conn, &treasurer(4), None, &[(shop(1, TANI), 1, 3)], true)?[0];
+    step(conn, &seller(1, TANI), o, Accept, None)?;
+    step(
+        conn,
+        &seller(1, TANI),
+        o,
+        Cancel,
+        Some("Kurir tidak tersedia minggu ini"),
+    )?;
+    // Shipped: Sriharjo's first member, from Wirokerten's Kelompok Tani.
+    let o = buy(conn, &member(2, 0), None, &[(shop(3, TANI), 1, 2)], true)?[0];
+    step(conn, &seller(3, TANI), o, Accept, None)?;
+    step(conn, &seller(3, TANI), o, Ship, Some("Dikirim sore ini"))?;
+    // Completed on the buyer's confirmation: Sriharjo's second member, from Panggungharjo's Lapak.
+    let o = buy(conn, &member(2, 1), None, &[(shop(0, LAPAK), 2, 1)], true)?[0];
+    step(conn, &seller(0, LAPAK), o, Accept, None)?;
+    step(conn, &seller(0, LAPAK), o, Ship, None)?;
+    step(conn, &member(2, 1), o, Confirm, None)?;
+    // Disputed: Wirokerten's first member, from Ngestiharjo's UMKM.
+    let o = buy(conn, &member(3, 0), None, &[(shop(4, UMKM), 1, 1)], true)?[0];
+    step(conn, &seller(4, UMKM), o, Accept, None)?;
+    step(conn, &seller(4, UMKM), o, Ship, None)?;
+    step(conn, &member(3, 0), o, Dispute, Some("Barang belum sampai"))?;
+    // Refunded by the seller village's admin after a dispute: Wirokerten's second member, from
+    // Guwosari's Lapak.
+    let o = buy(conn, &member(3, 1), None, &[(shop(1, LAPAK), 1, 2)], true)?[0];
+    step(conn, &seller(1, LAPAK), o, Accept, None)?;
+    step(conn, &seller(1, LAPAK), o, Ship, None)?;
+    step(
+        conn,
+        &member(3, 1),
+        o,
+        Dispute,
+        Some("Barang rusak saat diterima"),
+    )?;
+    step(conn, &admin(1), o, Refund, Some("Dikembalikan ke pembeli"))?;
+    // Completed by the admin releasing a dispute: Ngestiharjo's first member, from Sriharjo's UMKM.
+    let o = buy(conn, &member(4, 0), None, &[(shop(2, UMKM), 1, 1)], true)?[0];
+    step(conn, &seller(2, UMKM), o, Accept, None)?;
+    step(conn, &seller(2, UMKM), o, Ship, None)?;
+    step(conn, &member(4, 0), o, Dispute, Some("Jumlah kurang satu"))?;
+    step(conn, &admin(2), o, Release, Some("Sudah dicek: lengkap"))?;
+    // B2B, completed: Panggungharjo's BUMDes unit shop buys from Sriharjo's Kelompok Tani.
+    let o = buy(
+        conn,
+        &member(0, 0),
+        Some(shop(0, LAPAK)),
+        &[(shop(2, TANI), 2, 3)],
+        true,
+    )?[0];
+    step(conn, &seller(2, TANI), o, Accept, None)?;
+    step(conn, &seller(2, TANI), o, Ship, None)?;
+    step(conn, &member(0, 0), o, Confirm, None)?;
+    // One checkout, two shops: Ngestiharjo's second member, from Wirokerten's Lapak and
+    // Guwosari's UMKM; Wirokerten accepts its order, Guwosari's stays placed.
+    let two = buy(
+        conn,
+        &member(4, 1),
+        None,
+        &[(shop(3, LAPAK), 1, 1), (shop(1, UMKM), 1, 1)],
+        true,
+    )?;
+    anyhow::ensure!(two.len() == 2, "a two-shop checkout makes two orders");
+    for o in two {
+        let row: uuid::Uuid = {
+            use crate::db::schema::orders as t;
+            t::table.find(o).select(t::shop_id).first(conn)?
+        };
+        if row == shop(3, LAPAK) {
+            step(conn, &seller(3, LAPAK), o, Accept, None)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct StatusCount {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn print_summary(conn: &mut PgConnection) -> anyhow::Result<()> {
+    let counts: Vec<StatusCount> = diesel::sql_query(
+        "SELECT status, count(*) AS n FROM orders GROUP BY status
+          ORDER BY array_position(ARRAY['placed','accepted','rejected','cancelled','expired',
+                                        'shipped','completed','disputed','refunded'], status)",
+    )
+    .load(conn)?;
+    let orders: Vec<String> = counts
+        .iter()
+        .map(|c| format!("{} {}", c.n, c.status))
+        .collect();
+    println!(
+        "wallets: 15 people (treasurers and members) topped up Rp {} each, 5 BUMDes unit shops \
+         Rp {} each",
+        rupiah(DEMO_PERSON_TOPUP_IDR),
+        rupiah(DEMO_SHOP_TOPUP_IDR)
+    );
+    println!("orders: {}", orders.join(", "));
+    let check = ledger::check(conn).map_err(err)?;
+    println!(
+        "ledger check: {} unbalanced transactions, {} wrong balances, {} overdrawn, total {}",
+        check.unbalanced_transactions, check.wrong_balances, check.overdrawn, check.total
+    );
+    Ok(())
+}
+
+/// 1500000 as "1.500.000".
+fn rupiah(amount: i64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
 }
