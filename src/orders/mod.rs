@@ -895,6 +895,22 @@ fn apply(
             )?;
         }
         Money::Refund => {
+            // The stock before the money, products in id order: a checkout locks its products
+            // and then the accounts, so a refund taking the escrow first and the products
+            // after deadlocked with it.
+            diesel::sql_query(
+                "SELECT id FROM products WHERE id IN (
+                     SELECT product_id FROM order_lines WHERE order_id = $1)
+                  ORDER BY id FOR UPDATE",
+            )
+            .bind::<SqlUuid, _>(row.id)
+            .load::<IdRow>(conn)?;
+            diesel::sql_query(
+                "UPDATE products p SET stock = p.stock + l.quantity
+                   FROM order_lines l WHERE l.order_id = $1 AND p.id = l.product_id",
+            )
+            .bind::<SqlUuid, _>(row.id)
+            .execute(conn)?;
             ledger::post(
                 conn,
                 &[Entry {
@@ -908,12 +924,6 @@ fn apply(
                     ],
                 }],
             )?;
-            diesel::sql_query(
-                "UPDATE products p SET stock = p.stock + l.quantity
-                   FROM order_lines l WHERE l.order_id = $1 AND p.id = l.product_id",
-            )
-            .bind::<SqlUuid, _>(row.id)
-            .execute(conn)?;
         }
     }
     Ok(to)
