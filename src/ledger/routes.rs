@@ -77,6 +77,7 @@ async fn statement(
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn move_cash(
     state: web::Data<AppState>,
     req: HttpRequest,
