@@ -3,51 +3,9 @@
 mod common;
 
 use common::fixtures::{self, A, B};
-use common::{TestApp, spawn_app};
-use serde_json::{Value, json};
-use uuid::Uuid;
-
-fn key() -> String {
-    Uuid::now_v7().to_string()
-}
-
-/// The books are right: every transaction balances, every balance is the sum of its postings,
-/// nothing but cash is below zero, and all balances sum to zero.
-pub fn assert_books_balance(app: &TestApp) {
-    let check = app.with_conn(|c| pasar::ledger::check(c).unwrap());
-    assert_eq!(
-        check,
-        pasar::ledger::LedgerCheck::default(),
-        "the ledger check failed"
-    );
-}
-
-async fn wallet_of(app: &TestApp, token: &str) -> Value {
-    app.get("/api/v1/wallets/me")
-        .token(token)
-        .send()
-        .await
-        .expect(200)
-}
-
-async fn topup(app: &TestApp, treasurer: &str, wallet: &str, amount: i64) -> Value {
-    app.post(&format!("/api/v1/wallets/{wallet}/topups"))
-        .token(treasurer)
-        .header("idempotency-key", &key())
-        .json(&json!({"amount_idr": amount, "note": "setoran tunai"}))
-        .send()
-        .await
-        .expect(201)
-}
-
-async fn act(app: &TestApp, token: &str, order: &str, action: &str, body: Value) -> common::Resp {
-    app.post(&format!("/api/v1/orders/{order}/{action}"))
-        .token(token)
-        .header("idempotency-key", &key())
-        .json(&body)
-        .send()
-        .await
-}
+use common::money::{act, assert_books_balance, key, topup, wallet_of};
+use common::spawn_app;
+use serde_json::json;
 
 #[actix_rt::test]
 async fn a_full_order_from_top_up_to_settlement() {

@@ -244,6 +244,8 @@ CREATE TRIGGER ledger_transactions_no_truncate BEFORE TRUNCATE ON ledger_transac
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER order_events_append_only BEFORE UPDATE OR DELETE ON order_events
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER order_events_no_truncate BEFORE TRUNCATE ON order_events
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log

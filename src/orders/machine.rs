@@ -93,7 +93,9 @@ pub const TRANSITIONS: &[(OrderStatus, Action, Actor, OrderStatus)] = &[
 pub enum Refusal {
     /// No such move from this status (409).
     NotFromHere,
-    /// The move exists, but not for any role the caller has (403).
+    /// None of the caller's roles ever takes this action, from any status (403). A role that
+    /// could from another status gets `NotFromHere`: the order moved on (a buyer's cancel
+    /// after the seller accepted is a conflict, not a lack of rights).
     NotYours,
 }
 
@@ -112,7 +114,10 @@ pub fn next(
             }
         }
     }
-    Err(if exists {
+    let ever_mine = TRANSITIONS
+        .iter()
+        .any(|(_, a, actor, _)| *a == action && roles.contains(actor));
+    Err(if exists && !ever_mine {
         Refusal::NotYours
     } else {
         Refusal::NotFromHere
@@ -150,8 +155,13 @@ mod tests {
             next(S::Placed, A::Cancel, &[R::Buyer]),
             Ok((R::Buyer, S::Cancelled))
         );
+        // The buyer may cancel, but only while placed: once accepted it is a conflict.
         assert_eq!(
             next(S::Accepted, A::Cancel, &[R::Buyer]),
+            Err(Refusal::NotFromHere)
+        );
+        assert_eq!(
+            next(S::Accepted, A::Ship, &[R::Buyer]),
             Err(Refusal::NotYours)
         );
         assert_eq!(

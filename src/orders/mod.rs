@@ -413,6 +413,8 @@ pub fn checkout(
                 AND s.status = 'active' AND p.stock >= v.q
                 AND NOT EXISTS (SELECT 1 FROM shop_operators so
                                  WHERE so.shop_id = p.shop_id AND so.user_id = $3)
+                -- Lock in id order whatever the plan (refunds do the same).
+                AND p.id IN (SELECT id FROM products WHERE id = ANY($1) ORDER BY id FOR UPDATE)
           RETURNING p.id, p.shop_id, p.village_code, p.name, p.unit, p.final_price_idr,
                     s.delivery_fee_village_idr, s.delivery_fee_other_idr, s.pickup",
         )
@@ -913,15 +915,19 @@ fn apply(
             )?;
         }
         Money::Refund => {
-            // Stock first, in product order, then the accounts: the order checkout takes its
-            // locks in, so a refund and a checkout never wait on each other in a circle.
+            // The stock before the money, products in id order: a checkout locks its products
+            // and then the accounts, so a refund taking the escrow first and the products
+            // after deadlocked with it.
+            diesel::sql_query(
+                "SELECT id FROM products WHERE id IN (
+                     SELECT product_id FROM order_lines WHERE order_id = $1)
+                  ORDER BY id FOR UPDATE",
+            )
+            .bind::<SqlUuid, _>(row.id)
+            .load::<IdRow>(conn)?;
             diesel::sql_query(
                 "UPDATE products p SET stock = p.stock + l.quantity
-                   FROM (SELECT product_id, quantity FROM order_lines WHERE order_id = $1) l
-                  WHERE p.id = l.product_id
-                    AND p.id IN (SELECT id FROM products
-                                  WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = $1)
-                                  ORDER BY id FOR UPDATE)",
+                   FROM order_lines l WHERE l.order_id = $1 AND p.id = l.product_id",
             )
             .bind::<SqlUuid, _>(row.id)
             .execute(conn)?;

@@ -16,7 +16,8 @@ pub const A: &str = "34.02.15.2004"; // Panggungharjo
 pub const B: &str = "34.02.07.2003"; // Guwosari
 pub const OUTSIDE: &str = "31.71.01.1001"; // a kelurahan in Jakarta
 
-fn hash() -> &'static str {
+/// The argon2id hash of [`PASSWORD`], computed once.
+pub fn hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| pasar::identity::password::hash_blocking(PASSWORD).unwrap())
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod money;
 pub mod proxy;
 
 use std::sync::OnceLock;
