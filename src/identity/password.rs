@@ -68,22 +68,27 @@ impl Default for Hasher {
     }
 }
 
+/// How long a request waits for a hashing slot before it is told to retry (writes have no
+/// request time limit, so this bounds a login burst's queue).
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Hasher {
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(SLOT_WAIT, self.permits.acquire()).await {
+            Ok(permit) => permit.map_err(|e| Error::Internal(e.into())),
+            Err(_) => Err(Error::Unavailable(
+                "too many password checks at once".into(),
+            )),
+        }
+    }
+
     pub async fn hash(&self, password: String) -> Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Internal(e.into()))?;
+        let _permit = self.slot().await?;
         Ok(actix_web::web::block(move || hash_blocking(&password)).await??)
     }
 
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Internal(e.into()))?;
+        let _permit = self.slot().await?;
         Ok(actix_web::web::block(move || verify_blocking(&password, hash.as_deref())).await?)
     }
 }
