@@ -35,6 +35,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The books.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Demo data.
     Seed {
         #[command(subcommand)]
@@ -76,6 +81,13 @@ pub enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Check every invariant of the ledger in one snapshot (after a restore, nightly); exits 1
+    /// and names what is wrong when one fails.
+    Verify(DbArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::Parser;
-use pasar::cli::{AdminCommand, Cli, Command, RegionsCommand, SeedCommand};
+use pasar::cli::{AdminCommand, Cli, Command, LedgerCommand, RegionsCommand, SeedCommand};
 use pasar::{app, db, regions, seed, telemetry};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -87,6 +87,19 @@ fn main() -> anyhow::Result<()> {
             let mut conn = db::connect(&args.database_url)?;
             db::migrate(&mut conn)?;
             seed::demo(&mut conn)?;
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify(args),
+        } => {
+            let mut conn = db::connect(&args.database_url)?;
+            let check = pasar::ledger::check(&mut conn).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&check)?);
+            let wrong = check.problems();
+            if !wrong.is_empty() {
+                eprintln!("ledger verify: FAILED: {}", wrong.join("; "));
+                std::process::exit(1);
+            }
+            eprintln!("ledger verify: ok");
         }
         Command::Openapi => {
             print!("{}", app::openapi_yaml());

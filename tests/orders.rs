@@ -175,3 +175,65 @@ async fn a_sale_changes_the_etag_but_not_the_version() {
         .expect(200);
     assert_books_balance(&app);
 }
+
+/// `pasar ledger verify` (the operators' check) passes on honest books and names what is wrong
+/// when someone went around the database's guards.
+#[actix_rt::test]
+async fn ledger_verify_names_what_is_wrong() {
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let product = app.with_conn(|c| {
+        fixtures::product(
+            c,
+            w.b.active_shop,
+            &w.b.operator,
+            B,
+            "Gula Semut",
+            20_000,
+            5,
+        )
+    });
+    let buyer = app.login(&w.a.member.phone, A).await;
+    let treasurer = app.login(&w.a.treasurer.phone, A).await;
+    let wallet = wallet_of(&app, &buyer).await;
+    topup(&app, &treasurer, wallet["id"].as_str().unwrap(), 50_000).await;
+    app.post("/api/v1/checkouts")
+        .token(&buyer)
+        .header("idempotency-key", &key())
+        .json(&json!({"lines": [{"product_id": product, "quantity": 1}], "delivery": {"method": "pickup"}}))
+        .send()
+        .await
+        .expect(201);
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pasar"))
+            .args(["ledger", "verify"])
+            .env("DATABASE_URL", &app.db.url)
+            .output()
+            .expect("pasar runs")
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Tamper as a superuser would, past the guard: the escrow no longer matches its orders.
+    app.with_conn(|c| {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute(
+            "ALTER TABLE accounts DISABLE TRIGGER accounts_guard;
+             UPDATE accounts SET balance_idr = balance_idr + 1 WHERE kind = 'escrow' AND village_code = '34.02.07.2003';
+             ALTER TABLE accounts ENABLE TRIGGER accounts_guard",
+        )
+        .unwrap();
+    });
+    let bad = verify();
+    assert_eq!(bad.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("account balances differ from their postings")
+            && said.contains("escrow accounts differ from their open orders")
+            && said.contains("sum to 1"),
+        "{said}"
+    );
+}

@@ -376,9 +376,43 @@ pub struct LedgerCheck {
     /// Accounts other than cash below zero.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub overdrawn: i64,
+    /// Escrow accounts holding other than the totals of their village's open orders (placed,
+    /// accepted, shipped, disputed).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub escrow_mismatches: i64,
     /// The sum of every balance (zero: money only moves between accounts).
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub total: i64,
+}
+
+impl LedgerCheck {
+    /// What is wrong, in words (empty when the books are right).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (n, what) in [
+            (
+                self.unbalanced_transactions,
+                "ledger transactions do not balance",
+            ),
+            (
+                self.wrong_balances,
+                "account balances differ from their postings",
+            ),
+            (self.overdrawn, "accounts other than cash are below zero"),
+            (
+                self.escrow_mismatches,
+                "escrow accounts differ from their open orders",
+            ),
+        ] {
+            if n != 0 {
+                out.push(format!("{n} {what}"));
+            }
+        }
+        if self.total != 0 {
+            out.push(format!("all balances sum to {} instead of 0", self.total));
+        }
+        out
+    }
 }
 
 /// Checks the whole ledger in one snapshot.
@@ -389,6 +423,10 @@ pub fn check(conn: &mut PgConnection) -> Result<LedgerCheck> {
            (SELECT count(*) FROM accounts a
               WHERE a.balance_idr <> COALESCE((SELECT sum(amount_idr) FROM postings p WHERE p.account_id = a.id), 0)) AS wrong_balances,
            (SELECT count(*) FROM accounts WHERE kind <> 'cash' AND balance_idr < 0) AS overdrawn,
+           (SELECT count(*) FROM accounts a WHERE a.kind = 'escrow'
+               AND a.balance_idr <> COALESCE((SELECT sum(total_idr) FROM orders o
+                     WHERE o.escrow_account_id = a.id
+                       AND o.status IN ('placed', 'accepted', 'shipped', 'disputed')), 0)) AS escrow_mismatches,
            (SELECT COALESCE(sum(balance_idr), 0)::bigint FROM accounts) AS total",
     )
     .get_result(conn)?)
