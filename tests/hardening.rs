@@ -281,15 +281,14 @@ async fn two_admins_removing_each_other_leave_one() {
         .await
         .expect(200);
     let second = app.login(&w.a.member.phone, A).await;
-    let (x, y) = futures_join(
+    let (x, y) = tokio::join!(
         app.delete(&format!("/api/v1/villages/{A}/members/{}", w.a.member.id))
             .token(&first)
             .send(),
         app.delete(&format!("/api/v1/villages/{A}/members/{}", w.a.admin.id))
             .token(&second)
             .send(),
-    )
-    .await;
+    );
     let ok = [x.status.as_u16(), y.status.as_u16()]
         .iter()
         .filter(|s| **s == 204)
@@ -323,13 +322,6 @@ async fn two_admins_removing_each_other_leave_one() {
         .send()
         .await
         .expect_problem(409, "conflict");
-}
-
-async fn futures_join<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    tokio::join!(a, b)
 }
 
 #[actix_rt::test]

@@ -48,6 +48,23 @@ pub fn hit(conn: &mut PgConnection, bucket: &str, limit: i32, window_secs: i64) 
     Ok(())
 }
 
+/// Counts one sign-in attempt (login or password reset) against the client's address and
+/// against the account it names (`who`, e.g. `phone:+62…`).
+pub fn hit_attempt(
+    conn: &mut PgConnection,
+    limits: &LoginLimits,
+    address: &str,
+    who: &str,
+) -> Result<()> {
+    hit(
+        conn,
+        &format!("ip:{address}"),
+        limits.per_address,
+        limits.window_secs,
+    )?;
+    hit(conn, who, limits.per_phone, limits.window_secs)
+}
+
 /// Drops windows that ended (called now and then by login).
 pub fn sweep(conn: &mut PgConnection, window_secs: i64) -> Result<usize> {
     Ok(diesel::sql_query(

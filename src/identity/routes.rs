@@ -79,18 +79,7 @@ async fn login(
     let phone2 = phone.clone();
     // Count the attempt before the expensive hash: a flood is refused cheaply.
     let user = db::run(&state.pool, move |conn| {
-        ratelimit::hit(
-            conn,
-            &format!("ip:{address}"),
-            limits.per_address,
-            limits.window_secs,
-        )?;
-        ratelimit::hit(
-            conn,
-            &format!("phone:{phone2}"),
-            limits.per_phone,
-            limits.window_secs,
-        )?;
+        ratelimit::hit_attempt(conn, &limits, &address, &format!("phone:{phone2}"))?;
         if rand::random::<u8>() == 0 {
             ratelimit::sweep(conn, limits.window_secs)?;
         }
@@ -408,18 +397,7 @@ async fn reset_password(
     let address = client_address(&req, &state);
     let limits = state.login_limits;
     let found = db::run(&state.pool, move |conn| {
-        ratelimit::hit(
-            conn,
-            &format!("ip:{address}"),
-            limits.per_address,
-            limits.window_secs,
-        )?;
-        ratelimit::hit(
-            conn,
-            &format!("reset:{phone}"),
-            limits.per_phone,
-            limits.window_secs,
-        )?;
+        ratelimit::hit_attempt(conn, &limits, &address, &format!("reset:{phone}"))?;
         credentials::find_reset(conn, &phone, &code)
     })
     .await?;
