@@ -251,6 +251,7 @@ diesel::table! {
         balance_idr -> Int8,
         entry_count -> Int8,
         created_at -> Timestamptz,
+        programme_id -> Nullable<Uuid>,
     }
 }
 
@@ -282,6 +283,7 @@ diesel::table! {
         placed_at -> Timestamptz,
         shipped_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        aid_paid_idr -> Int8,
     }
 }
 
@@ -334,6 +336,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    aid_programmes (id) {
+        id -> Uuid,
+        village_code -> Text,
+        name -> Text,
+        kind -> Text,
+        scope -> Text,
+        network_id -> Nullable<Uuid>,
+        starts_on -> Date,
+        ends_on -> Date,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    order_aid (order_id, programme_id) {
+        order_id -> Uuid,
+        programme_id -> Uuid,
+        account_id -> Uuid,
+        amount_idr -> Int8,
+    }
+}
+
 diesel::joinable!(products -> shops (shop_id));
 diesel::joinable!(stock_adjustments -> products (product_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -352,7 +379,12 @@ diesel::joinable!(order_events -> orders (order_id));
 diesel::joinable!(postings -> ledger_transactions (transaction_id));
 diesel::joinable!(postings -> accounts (account_id));
 
+diesel::joinable!(order_aid -> orders (order_id));
+diesel::joinable!(order_aid -> aid_programmes (programme_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    aid_programmes,
+    order_aid,
     regions,
     accounts,
     orders,

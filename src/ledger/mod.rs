@@ -38,6 +38,10 @@ crate::text_enum! {
         NetworkFee = "network_fee",
         PlatformFee = "platform_fee",
         Cash = "cash",
+        /// What an aid programme holds before it is disbursed (and what returns to it).
+        AidProgramme = "aid_programme",
+        /// One recipient's aid balance in one programme: spendable only in its area.
+        AidBalance = "aid_balance",
     }
 }
 
@@ -50,6 +54,12 @@ crate::text_enum! {
         Hold = "hold",
         Settlement = "settlement",
         Refund = "refund",
+        /// Cash into an aid programme.
+        AidFunding = "aid_funding",
+        /// A programme into its recipients' aid balances.
+        AidDisbursement = "aid_disbursement",
+        /// An aid balance back into its programme: the remainder at the end of the period.
+        AidReturn = "aid_return",
     }
 }
 
