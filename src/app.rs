@@ -19,7 +19,7 @@ use crate::identity::ratelimit::LoginLimits;
 use crate::identity::sessions::{SessionPolicy, successor_key as tokens_successor_key};
 use crate::identity::tokens::TokenKeys;
 use crate::state::AppState;
-use crate::{catalog, http, identity, ledger, orders, regions, shops, villages};
+use crate::{aid, catalog, http, identity, ledger, orders, regions, shops, villages};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -82,6 +82,7 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .configure(catalog::routes::configure)
         .configure(ledger::routes::configure)
         .configure(orders::routes::configure)
+        .configure(aid::routes::configure)
 }
 
 /// The OpenAPI document, as served at `/openapi.yaml` and printed by `pasar openapi`.

@@ -3,6 +3,7 @@
 //! Domain modules keep their routes, queries and types together; `http` and `db` are the thin
 //! shared layers. Read `app.rs` first: it wires everything.
 
+pub mod aid;
 pub mod app;
 pub mod audit;
 pub mod catalog;

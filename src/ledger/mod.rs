@@ -238,9 +238,36 @@ pub fn load_wallet(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result
     }
 }
 
+/// The caller's wallet and the sum of their aid balances.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyWallet {
+    #[serde(flatten)]
+    pub wallet: Wallet,
+    /// Aid received and not yet spent or returned, over all programmes: spendable only at
+    /// shops in each programme's area, during its period, and never paid out as cash
+    /// (`GET /me/aid` lists them).
+    pub aid_balance_idr: i64,
+}
+
 /// The caller's own wallet. A platform admin without a membership has none.
-pub fn my_wallet(conn: &mut PgConnection, caller: &Caller) -> Result<Wallet> {
-    Wallet::try_from(user_wallet(conn, caller.user_id)?)
+pub fn my_wallet(conn: &mut PgConnection, caller: &Caller) -> Result<MyWallet> {
+    let wallet = Wallet::try_from(user_wallet(conn, caller.user_id)?)?;
+    #[derive(QueryableByName)]
+    struct Sum {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        aid: i64,
+    }
+    let aid = diesel::sql_query(
+        "SELECT COALESCE(sum(balance_idr), 0)::bigint AS aid FROM accounts
+          WHERE kind = 'aid_balance' AND user_id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(caller.user_id)
+    .get_result::<Sum>(conn)?
+    .aid;
+    Ok(MyWallet {
+        wallet,
+        aid_balance_idr: aid,
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -263,7 +290,7 @@ pub struct Movement {
     pub balance_idr: i64,
 }
 
-fn validate_movement(m: &NewMovement) -> Result<Option<String>> {
+pub fn validate_movement(m: &NewMovement) -> Result<Option<String>> {
     let mut errors = Vec::new();
     if !(1..=MAX_MOVEMENT_IDR).contains(&m.amount_idr) {
         errors.push(FieldError::new(
@@ -390,6 +417,13 @@ pub struct LedgerCheck {
     /// accepted, shipped, disputed).
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub escrow_mismatches: i64,
+    /// Aid balances still holding money after their programme closed (the remainder returns
+    /// when it closes).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub aid_left_after_close: i64,
+    /// Orders whose `aid_paid_idr` differs from the aid parts recorded for them.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub aid_paid_mismatches: i64,
     /// The sum of every balance (zero: money only moves between accounts).
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub total: i64,
@@ -412,6 +446,14 @@ impl LedgerCheck {
             (
                 self.escrow_mismatches,
                 "escrow accounts differ from their open orders",
+            ),
+            (
+                self.aid_left_after_close,
+                "aid balances hold money after their programme closed",
+            ),
+            (
+                self.aid_paid_mismatches,
+                "orders' aid payments differ from their aid parts",
             ),
         ] {
             if n != 0 {
@@ -437,6 +479,10 @@ pub fn check(conn: &mut PgConnection) -> Result<LedgerCheck> {
                AND a.balance_idr <> COALESCE((SELECT sum(total_idr) FROM orders o
                      WHERE o.escrow_account_id = a.id
                        AND o.status IN ('placed', 'accepted', 'shipped', 'disputed')), 0)) AS escrow_mismatches,
+           (SELECT count(*) FROM accounts a JOIN aid_programmes p ON p.id = a.programme_id
+              WHERE a.kind = 'aid_balance' AND p.closed_at IS NOT NULL AND a.balance_idr <> 0) AS aid_left_after_close,
+           (SELECT count(*) FROM orders o
+              WHERE o.aid_paid_idr <> COALESCE((SELECT sum(amount_idr) FROM order_aid oa WHERE oa.order_id = o.id), 0)) AS aid_paid_mismatches,
            (SELECT COALESCE(sum(balance_idr), 0)::bigint FROM accounts) AS total",
     )
     .get_result(conn)?)

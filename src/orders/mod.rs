@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use self::machine::{Action, Actor, Money, OrderStatus, Refusal};
-use crate::db::schema::{order_events, order_lines, orders, shop_operators};
+use crate::db::schema::{order_aid, order_events, order_lines, orders, shop_operators};
 use crate::http::error::{Error, FieldError, Result, text_field};
 use crate::http::pagination::{Page, page};
 use crate::identity::authz;
@@ -162,6 +162,7 @@ pub struct OrderRow {
     pub placed_at: DateTime<Utc>,
     pub shipped_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    pub aid_paid_idr: i64,
 }
 
 /// An order as its parties see it.
@@ -181,6 +182,9 @@ pub struct Order {
     pub delivery_fee_idr: i64,
     /// Lines plus delivery, held in escrow until the order completes or is refunded.
     pub total_idr: i64,
+    /// The part of `total_idr` paid from the buyer's aid balances (the wallet paid the rest);
+    /// a refund returns it to them.
+    pub paid_from_aid_idr: i64,
     pub fees: Fees,
     pub note: Option<String>,
     pub courier: Option<Courier>,
@@ -213,6 +217,7 @@ impl Order {
             },
             delivery_fee_idr: r.delivery_fee_idr,
             total_idr: r.total_idr,
+            paid_from_aid_idr: r.aid_paid_idr,
             fees: Fees {
                 network_id: r.network_id,
                 network_fee_bps: r.network_fee_bps,
@@ -241,8 +246,11 @@ pub struct CheckoutResult {
     /// The checkout id (shared by its orders).
     pub id: Uuid,
     pub orders: Vec<Order>,
-    /// Everything held from the buyer's wallet.
+    /// Everything held in escrow: from the buyer's aid balances (`paid_from_aid_idr`) and
+    /// wallet (`paid_from_wallet_idr`).
     pub total_idr: i64,
+    pub paid_from_aid_idr: i64,
+    pub paid_from_wallet_idr: i64,
 }
 
 fn out_of_stock(failing: Vec<(usize, Uuid)>) -> Error {
@@ -492,9 +500,7 @@ pub fn checkout(
         .bind::<Text, _>(&buyer_village)
         .load(conn)?;
         let checkout_id = Uuid::now_v7();
-        let mut new_orders = Vec::new();
-        let mut new_lines = Vec::new();
-        let mut entries = Vec::new();
+        let mut plans = Vec::new();
         for (shop, shop_lines) in &by_shop {
             let first = shop_lines[0].1;
             let r = rates
@@ -529,8 +535,28 @@ pub fn checkout(
                 .iter()
                 .map(|(_, t, q)| t.final_price_idr * i64::from(*q))
                 .sum();
+            plans.push((shop, shop_lines, first, r, fee_rates, delivery_fee, items_total));
+        }
+        // Aid pays first, for the orders from shops in its area (a person's checkout only).
+        let sources = match req.buyer_shop_id {
+            Some(_) => Vec::new(),
+            None => crate::aid::spendable(conn, caller.user_id, crate::aid::today())?,
+        };
+        let totals: Vec<(&str, i64)> = plans
+            .iter()
+            .map(|p| (p.2.village_code.as_str(), p.6 + p.5))
+            .collect();
+        let aid_parts = crate::aid::allocate(&sources, &totals);
+        let mut new_orders = Vec::new();
+        let mut new_lines = Vec::new();
+        let mut new_aid = Vec::new();
+        let mut entries = Vec::new();
+        for ((shop, shop_lines, first, r, fee_rates, delivery_fee, items_total), aid) in
+            plans.into_iter().zip(aid_parts)
+        {
             let order_id = Uuid::now_v7();
             let total = items_total + delivery_fee;
+            let aid_paid: i64 = aid.iter().map(|(_, a)| a).sum();
             for (n, (_, t, q)) in shop_lines.iter().enumerate() {
                 new_lines.push((
                     order_lines::order_id.eq(order_id),
@@ -565,14 +591,26 @@ pub fn checkout(
                     orders::items_total_idr.eq(items_total),
                     orders::total_idr.eq(total),
                     orders::note.eq(valid.note.clone()),
+                    orders::aid_paid_idr.eq(aid_paid),
                 ),
             ));
+            let mut postings = vec![(buyer_account, aid_paid - total), (r.escrow_id, total)];
+            for (i, amount) in aid {
+                let s = &sources[i];
+                postings.push((s.account_id, -amount));
+                new_aid.push((
+                    order_aid::order_id.eq(order_id),
+                    order_aid::programme_id.eq(s.programme_id),
+                    order_aid::account_id.eq(s.account_id),
+                    order_aid::amount_idr.eq(amount),
+                ));
+            }
             entries.push(Entry {
                 kind: TxKind::Hold,
                 order_id: Some(order_id),
                 actor: Some(caller.user_id),
                 note: None,
-                postings: vec![(buyer_account, -total), (r.escrow_id, total)],
+                postings,
             });
         }
         let mut rows: Vec<OrderRow> = diesel::insert_into(orders::table)
@@ -601,6 +639,11 @@ pub fn checkout(
         diesel::insert_into(order_events::table)
             .values(&events)
             .execute(conn)?;
+        if !new_aid.is_empty() {
+            diesel::insert_into(order_aid::table)
+                .values(&new_aid)
+                .execute(conn)?;
+        }
         ledger::post(conn, &entries)?;
         let orders: Vec<Order> = rows
             .into_iter()
@@ -613,11 +656,14 @@ pub fn checkout(
                 )
             })
             .collect();
-        let total_idr = orders.iter().map(|o| o.total_idr).sum();
+        let total_idr: i64 = orders.iter().map(|o| o.total_idr).sum();
+        let paid_from_aid_idr: i64 = orders.iter().map(|o| o.paid_from_aid_idr).sum();
         Ok(CheckoutResult {
             id: checkout_id,
             orders,
             total_idr,
+            paid_from_aid_idr,
+            paid_from_wallet_idr: total_idr - paid_from_aid_idr,
         })
     })
 }
@@ -931,6 +977,14 @@ fn apply(
             )
             .bind::<SqlUuid, _>(row.id)
             .execute(conn)?;
+            // Aid goes back to the balances it came from (or to a programme closed meanwhile).
+            let mut postings = vec![
+                (row.escrow_account_id, -row.total_idr),
+                (row.buyer_account_id, row.total_idr - row.aid_paid_idr),
+            ];
+            if row.aid_paid_idr > 0 {
+                postings.extend(crate::aid::refund_targets(conn, row.id)?);
+            }
             ledger::post(
                 conn,
                 &[Entry {
@@ -938,10 +992,7 @@ fn apply(
                     order_id: Some(row.id),
                     actor: actor_id,
                     note: None,
-                    postings: vec![
-                        (row.escrow_account_id, -row.total_idr),
-                        (row.buyer_account_id, row.total_idr),
-                    ],
+                    postings,
                 }],
             )?;
         }

@@ -2,7 +2,7 @@
 //! after shipping (both configurable). Any number of server processes may run them at once:
 //! each due order is taken with `FOR UPDATE SKIP LOCKED` in its own transaction, so no two
 //! workers move the same order, and the conditional update and the unique event make a second
-//! move impossible anyway.
+//! move impossible anyway. The same job closes aid programmes whose period is over.
 
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub struct TimerPolicy {
 pub struct Ran {
     pub expired: usize,
     pub completed: usize,
+    /// Aid programmes whose period ended, their remainder returned.
+    pub aid_closed: usize,
 }
 
 /// Moves one due order, if any: `true` when it moved one.
@@ -73,6 +75,12 @@ fn one(conn: &mut PgConnection, status: OrderStatus, cutoff: DateTime<Utc>) -> R
     })
 }
 
+/// `now` as a calendar day in WIB, the zone of aid programme periods.
+fn wib_date(now: DateTime<Utc>) -> chrono::NaiveDate {
+    let wib = chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset");
+    now.with_timezone(&wib).date_naive()
+}
+
 /// Moves every order due at `now`, at most `batch` of each kind.
 pub fn run_due(
     conn: &mut PgConnection,
@@ -87,6 +95,7 @@ pub fn run_due(
     while ran.completed < batch && one(conn, OrderStatus::Shipped, now - policy.complete_after)? {
         ran.completed += 1;
     }
+    ran.aid_closed = crate::aid::close_due(conn, wib_date(now), batch)?;
     Ok(ran)
 }
 
@@ -102,6 +111,7 @@ pub async fn run_forever(pool: DbPool, policy: TimerPolicy) {
                 tracing::info!(
                     expired = ran.expired,
                     completed = ran.completed,
+                    aid_closed = ran.aid_closed,
                     "order timers"
                 )
             }
