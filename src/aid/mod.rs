@@ -243,13 +243,13 @@ fn validate_new(p: &NewProgramme, today: NaiveDate) -> Result<String> {
     } else if p.ends_on < today {
         errors.push(FieldError::new("ends_on", "not in the past"));
     } else if (p.ends_on - p.starts_on).num_days() > MAX_PERIOD_DAYS {
-        errors.push(FieldError::new("ends_on", "at most three years after starts_on"));
+        errors.push(FieldError::new(
+            "ends_on",
+            "at most three years after starts_on",
+        ));
     }
     if p.scope == AidScope::Village && p.network_id.is_some() {
-        errors.push(FieldError::new(
-            "network_id",
-            "only with scope network",
-        ));
+        errors.push(FieldError::new("network_id", "only with scope network"));
     }
     if errors.is_empty() {
         Ok(name)
@@ -282,10 +282,7 @@ pub fn create(
                 match p.network_id {
                     Some(n) if mine.contains(&n) => Some(n),
                     Some(_) => {
-                        return Err(Error::field(
-                            "network_id",
-                            "not a network of this village",
-                        ));
+                        return Err(Error::field("network_id", "not a network of this village"));
                     }
                     None if mine.len() == 1 => Some(mine[0]),
                     None if mine.is_empty() => {
@@ -416,8 +413,7 @@ pub fn list(
     before: Option<Uuid>,
 ) -> Result<Page<Programme>> {
     let now = authz::current(conn, caller)?;
-    if !(now.is_platform_admin() || now.is_village_admin(village) || now.is_treasurer_of(village))
-    {
+    if !(now.is_platform_admin() || now.is_village_admin(village) || now.is_treasurer_of(village)) {
         return Err(Error::NotFound);
     }
     let mut q = aid_programmes::table
@@ -447,11 +443,7 @@ pub fn list(
 }
 
 /// Locks the programme for a treasurer's money move and checks it is still open.
-fn lock_for_treasurer(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<ProgrammeRow> {
+fn lock_for_treasurer(conn: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<ProgrammeRow> {
     let row: ProgrammeRow = aid_programmes::table
         .find(id)
         .select(ProgrammeRow::as_select())
@@ -473,12 +465,7 @@ fn lock_for_treasurer(
 }
 
 /// The treasurer puts village cash into the programme (cash → programme).
-pub fn fund(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    id: Uuid,
-    m: &NewMovement,
-) -> Result<Booked> {
+pub fn fund(conn: &mut PgConnection, caller: &Caller, id: Uuid, m: &NewMovement) -> Result<Booked> {
     let note = ledger::validate_movement(m)?;
     conn.transaction(|conn| {
         let row = lock_for_treasurer(conn, caller, id)?;
@@ -997,7 +984,10 @@ mod tests {
         // Order in B: only the network's aid (40k left), then the wallet pays 20k.
         // Order in C: nothing.
         let paid = allocate(&sources, &[("A", 40_000), ("B", 60_000), ("C", 5_000)]);
-        assert_eq!(paid, vec![vec![(1, 30_000), (0, 10_000)], vec![(0, 40_000)], vec![]]);
+        assert_eq!(
+            paid,
+            vec![vec![(1, 30_000), (0, 10_000)], vec![(0, 40_000)], vec![]]
+        );
     }
 
     proptest! {

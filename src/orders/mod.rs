@@ -535,7 +535,15 @@ pub fn checkout(
                 .iter()
                 .map(|(_, t, q)| t.final_price_idr * i64::from(*q))
                 .sum();
-            plans.push((shop, shop_lines, first, r, fee_rates, delivery_fee, items_total));
+            plans.push((
+                shop,
+                shop_lines,
+                first,
+                r,
+                fee_rates,
+                delivery_fee,
+                items_total,
+            ));
         }
         // Aid pays first, for the orders from shops in its area (a person's checkout only).
         let sources = match req.buyer_shop_id {
