@@ -139,7 +139,12 @@ impl Application {
             orders: orders::Policy {
                 platform_fee_bps: config.platform_fee_bps,
             },
+            metrics_token: config
+                .metrics_token
+                .as_ref()
+                .map(|t| http::extract::sha256(secrecy::ExposeSecret::expose_secret(t).as_bytes())),
         };
+        let cors_origins = config.cors_origins.clone();
         let time_limit = TimeLimit(Duration::from_millis(config.request_timeout_ms));
         let yaml = openapi_yaml();
         let mut server = HttpServer::new(move || {
@@ -177,6 +182,12 @@ impl Application {
                     }),
                 )
                 .wrap(http::middleware::problem_errors())
+                .wrap(from_fn(middleware::csp))
+                .wrap(http::middleware::security_headers())
+                .wrap(actix_web::middleware::Condition::new(
+                    !cors_origins.is_empty(),
+                    http::middleware::cors(&cors_origins),
+                ))
                 .wrap(from_fn(middleware::time_limit))
                 .wrap(from_fn(middleware::metrics))
                 .wrap(Compress::default())
@@ -246,11 +257,28 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 
-/// Prometheus metrics (text exposition format).
-#[utoipa::path(tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+/// Prometheus metrics (text exposition format). With `PASAR_METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <token>`.
+#[utoipa::path(tag = "ops", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+    (status = 401, body = crate::http::error::Problem, content_type = "application/problem+json", description = "a metrics token is configured and was not given"),
+))]
 #[get("/metrics")]
-async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
+async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse> {
+    if let Some(expected) = state.metrics_token {
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| http::extract::sha256(t.as_bytes()));
+        if given != Some(expected) {
+            return Err(crate::http::error::Error::Unauthorized(
+                "the metrics token is required".into(),
+            ));
+        }
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(middleware::render_metrics())
+        .body(middleware::render_metrics()))
 }

@@ -21,6 +21,8 @@
 //! | `PASAR_ORDER_COMPLETE_SECS` | a shipped order not confirmed or disputed after this long completes | `259200` (72 h) |
 //! | `PASAR_TIMER_INTERVAL_MS` | how often the timers run; 0 = not in this process | `30000` |
 //! | `PASAR_SESSION_MAX_DAYS` | absolute lifetime of a login session, whatever its refreshes | `90` |
+//! | `PASAR_CORS_ORIGINS` | comma-separated origins a browser may call the API from (a dashboard on another host); empty: CORS off | empty |
+//! | `PASAR_METRICS_TOKEN` | when set, `/metrics` answers only to `Authorization: Bearer <token>` | unset (open) |
 //! | `RUST_LOG` | log filter | `info` |
 
 use std::time::Duration;
@@ -79,6 +81,10 @@ pub struct Config {
     /// 0 turns the timers off in this process (another one runs them).
     #[arg(long, env = "PASAR_TIMER_INTERVAL_MS", default_value_t = 30_000)]
     pub timer_interval_ms: u64,
+    #[arg(long, env = "PASAR_CORS_ORIGINS", default_value = "", value_parser = parse_origins)]
+    pub cors_origins: Origins,
+    #[arg(long, env = "PASAR_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Config {
@@ -186,6 +192,24 @@ fn is_placeholder(secret: &[u8]) -> bool {
 /// A list of networks. An alias, not `Vec<IpNet>`, so clap parses the whole value at once
 /// (an empty value is then an empty list, not one invalid entry).
 pub type Networks = Vec<IpNet>;
+
+pub type Origins = Vec<String>;
+
+/// Comma-separated origins (`https://dasbor.desa.id`): scheme, host and optional port, no path.
+fn parse_origins(s: &str) -> Result<Origins, String> {
+    let mut out = Vec::new();
+    for o in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let url = url::Url::parse(o).map_err(|e| format!("{o}: {e}"))?;
+        let origin = url.origin().ascii_serialization();
+        if !matches!(url.scheme(), "http" | "https") || origin != o.trim_end_matches('/') {
+            return Err(format!(
+                "{o}: an origin is scheme://host[:port], e.g. https://dasbor.desa.id"
+            ));
+        }
+        out.push(origin);
+    }
+    Ok(out)
+}
 
 /// Comma-separated CIDRs (`10.0.0.0/8`) or single addresses; empty, `off` or `none`: no network.
 fn parse_networks(s: &str) -> Result<Networks, String> {

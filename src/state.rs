@@ -17,4 +17,6 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` is believed (for per-address rate limits).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub orders: crate::orders::Policy,
+    /// SHA-256 of the token `/metrics` requires, if any.
+    pub metrics_token: Option<[u8; 32]>,
 }

@@ -176,6 +176,8 @@ pub fn test_config(database_url: &str) -> Config {
         order_expire_secs: 48 * 3600,
         order_complete_secs: 72 * 3600,
         timer_interval_ms: 0,
+        cors_origins: vec![],
+        metrics_token: None,
     }
 }
 
