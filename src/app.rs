@@ -146,7 +146,9 @@ impl Application {
         };
         let cors_origins = config.cors_origins.clone();
         let time_limit = TimeLimit(Duration::from_millis(config.request_timeout_ms));
-        let yaml = openapi_yaml();
+        let api_doc = openapi();
+        let yaml = api_doc.to_yaml().expect("the OpenAPI document serializes");
+        let routes = web::Data::new(http::methods::Routes::from_openapi(&api_doc));
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
                 .into_utoipa_app()
@@ -181,6 +183,8 @@ impl Application {
                             .finish()
                     }),
                 )
+                .app_data(routes.clone())
+                .default_service(web::to(http::methods::fallback))
                 .wrap(http::middleware::problem_errors())
                 .wrap(from_fn(middleware::csp))
                 .wrap(http::middleware::security_headers())

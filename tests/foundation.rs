@@ -95,11 +95,11 @@ async fn region_errors_are_problems() {
         .send()
         .await
         .expect_problem(404, "not-found");
-    // A method the resource does not have is a problem too (actix answers 404 for it).
+    // A method the resource does not have is a problem too: 405 with `Allow`.
     app.post("/api/v1/regions/34")
         .send()
         .await
-        .expect_problem(404, "not-found");
+        .expect_problem(405, "method-not-allowed");
 }
 
 #[actix_rt::test]

@@ -138,3 +138,34 @@ async fn metrics_can_require_a_token() {
             .contains("pasar_http_requests_total")
     );
 }
+
+#[actix_rt::test]
+async fn a_known_path_with_another_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    let r = app.delete("/api/v1/regions/34").send().await;
+    assert_eq!(r.status, 405, "{:?}", r.body);
+    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    let id = uuid::Uuid::now_v7();
+    let r = app.post(&format!("/api/v1/products/{id}")).send().await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, PATCH, DELETE"));
+    let r = app.patch("/api/v1/checkouts").send().await;
+    assert_eq!(r.header("allow"), Some("POST"));
+    app.get("/api/v1/nowhere")
+        .send()
+        .await
+        .expect_problem(404, "not-found");
+    app.delete("/api/v1/nowhere/at/all")
+        .send()
+        .await
+        .expect_problem(404, "not-found");
+    let head = app
+        .client
+        .head(format!("{}/api/v1/regions/34", app.base))
+        .send()
+        .await
+        .unwrap();
+    // HEAD is not served (clients of this API have no use for it): 405 too, honestly.
+    assert_eq!(head.status(), 405);
+}

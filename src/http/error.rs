@@ -81,6 +81,9 @@ pub enum Error {
     /// Missing, or hidden from this caller (tenancy: never 403 for objects of another village).
     #[error("not found")]
     NotFound,
+    /// A known path asked with a method it does not have; `allow` lists the ones it has.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     /// A state conflict; `slug` names the problem type (`conflict`, `out-of-stock`, …).
     #[error("conflict ({slug}): {detail}")]
     Conflict {
@@ -134,6 +137,11 @@ impl Error {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Error::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Error::Conflict { slug, .. } => (StatusCode::CONFLICT, slug, "Conflict"),
             Error::IdempotencyMismatch(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -187,6 +195,7 @@ impl Error {
             | Error::IdempotencyMismatch(d) => d.clone(),
             Error::Conflict { detail, .. } => detail.clone(),
             Error::NotFound => "the resource does not exist or is not visible to you".into(),
+            Error::MethodNotAllowed { allow } => format!("this path answers only {allow}"),
             Error::PreconditionFailed => {
                 "the resource changed since you read it (If-Match is stale)".into()
             }
@@ -233,6 +242,9 @@ impl ResponseError for Error {
             }
             Error::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            }
+            Error::MethodNotAllowed { allow } => {
+                res.insert_header((header::ALLOW, allow.clone()));
             }
             _ => {}
         }

@@ -4,6 +4,7 @@ pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod methods;
 pub mod middleware;
 pub mod pagination;
 
