@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod money;
+pub mod process;
 pub mod proxy;
 
 use std::sync::OnceLock;
