@@ -75,10 +75,10 @@ impl Served {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = client.get(format!("{}/readyz", served.base)).send().await {
-                if r.status() == 200 {
-                    return served;
-                }
+            if let Ok(r) = client.get(format!("{}/readyz", served.base)).send().await
+                && r.status() == 200
+            {
+                return served;
             }
             assert!(
                 Instant::now() < deadline,
