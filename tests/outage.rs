@@ -70,9 +70,10 @@ async fn checkouts_through_a_database_outage_answer_503_fast_and_recover() {
                         503 => {
                             assert!(r.header("retry-after").is_some(), "503 without Retry-After");
                             *seen_503.lock().unwrap() += 1;
-                            let mut s = slowest_503.lock().unwrap();
-                            *s = (*s).max(took);
-                            drop(s);
+                            {
+                                let mut s = slowest_503.lock().unwrap();
+                                *s = (*s).max(took);
+                            }
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                         409 if r.body["retryable"] == true => {}
