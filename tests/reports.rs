@@ -820,3 +820,143 @@ pub fn assert_rollups_match(app: &TestApp) {
         );
     }
 }
+
+/// Aid figures until the aid API is merged: a programme of A funded and disbursed with
+/// `ledger::post`, and an order marked as paid partly from aid (`order_aid` written before the
+/// order settles, as checkout will). The money itself came from the wallet here: the reports
+/// read `order_aid`, which is what this checks.
+#[actix_rt::test]
+async fn aid_disbursed_and_spent_and_the_programme_lm3() {
+    use pasar::ledger::{self, AccountKind, Entry, TxKind};
+    let app = spawn_app().await;
+    let w = fixtures::world(&app);
+    let today = pasar::reports::today();
+    let (programme, a_product, b_product) = app.with_conn(|c| {
+        diesel::sql_query(format!(
+            "UPDATE villages SET village_share_bps = 1000 WHERE code = '{B}'"
+        ))
+        .execute(c)
+        .unwrap();
+        let programme = Uuid::now_v7();
+        diesel::sql_query(format!(
+            "INSERT INTO aid_programmes (id, village_code, name, kind, scope, starts_on, ends_on, created_by)
+             VALUES ('{programme}', '{A}', 'BLT', 'blt_dana_desa', 'village', '{}', '{}', '{}')",
+            today - chrono::Duration::days(10),
+            today + chrono::Duration::days(10),
+            w.a.admin.id
+        ))
+        .execute(c)
+        .unwrap();
+        diesel::sql_query(format!(
+            "INSERT INTO accounts (kind, village_code, user_id, programme_id)
+             VALUES ('aid_balance', '{A}', '{}', '{programme}')",
+            w.a.member.id
+        ))
+        .execute(c)
+        .unwrap();
+        let account = |c: &mut PgConnection, kind: &str| -> Uuid {
+            use pasar::db::schema::accounts;
+            accounts::table
+                .filter(accounts::kind.eq(kind))
+                .filter(accounts::programme_id.eq(programme))
+                .select(accounts::id)
+                .first(c)
+                .unwrap()
+        };
+        let (pa, balance) = (account(c, "aid_programme"), account(c, "aid_balance"));
+        let cash = ledger::village_account(c, AccountKind::Cash, A).unwrap();
+        c.transaction(|c| {
+            ledger::post(
+                c,
+                &[
+                    Entry {
+                        kind: TxKind::AidFunding,
+                        order_id: None,
+                        actor: Some(w.a.treasurer.id),
+                        note: None,
+                        postings: vec![(cash, -100_000), (pa, 100_000)],
+                    },
+                    Entry {
+                        kind: TxKind::AidDisbursement,
+                        order_id: None,
+                        actor: Some(w.a.treasurer.id),
+                        note: None,
+                        postings: vec![(pa, -60_000), (balance, 60_000)],
+                    },
+                ],
+            )
+        })
+        .unwrap();
+        (
+            programme,
+            fixtures::product(c, w.a.active_shop, &w.a.operator, A, "Tempe", 1_000, 100),
+            fixtures::product(c, w.b.active_shop, &w.b.operator, B, "Beras", 1_000, 100),
+        )
+    });
+    let buyer = app.login(&w.a.member.phone, A).await;
+    let treasurer = app.login(&w.a.treasurer.phone, A).await;
+    let wallet = wallet_of(&app, &buyer).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    topup(&app, &treasurer, &wallet, 100_000).await;
+    let b_seller = app.login(&w.b.operator.phone, B).await;
+    let a_seller = app.login(&w.a.operator.phone, A).await;
+    let o = buy(&app, &buyer, b_product, 20, None).await;
+    app.with_conn(|c| {
+        diesel::sql_query(format!(
+            "INSERT INTO order_aid (order_id, programme_id, account_id, amount_idr)
+             SELECT '{o}', '{programme}', id, 15000 FROM accounts
+              WHERE kind = 'aid_balance' AND programme_id = '{programme}'"
+        ))
+        .execute(c)
+        .unwrap();
+        diesel::sql_query(format!(
+            "UPDATE orders SET aid_paid_idr = 15000 WHERE id = '{o}'"
+        ))
+        .execute(c)
+        .unwrap();
+    });
+    complete(&app, &buyer, &b_seller, &o).await;
+    // B's shop (18,000 in) re-spends 5,000 at A's shop, inside the programme's area.
+    let o = buy(&app, &b_seller, a_product, 5, Some(w.b.active_shop)).await;
+    complete(&app, &b_seller, &a_seller, &o).await;
+
+    let admin = app.login(&w.a.admin.phone, A).await;
+    let d = get(&app, &admin, &format!("/api/v1/villages/{A}/dashboard")).await;
+    assert_eq!(d["aid"]["disbursed_idr"], 60_000);
+    assert_eq!(d["aid"]["spent_idr"], 15_000);
+    assert_eq!(
+        amounts(&d["aid"]["spent_by_seller_village"], "village_code"),
+        [(B.to_string(), 15_000)]
+    );
+    assert_eq!(
+        amounts(&d["aid"]["spent_by_shop"], "shop_id"),
+        [(w.b.active_shop.to_string(), 15_000)]
+    );
+    let c = get(
+        &app,
+        &admin,
+        &format!("/api/v1/networks/{}/circulation", w.network),
+    )
+    .await;
+    assert_eq!(c["totals"]["inflow"]["aid_funding_idr"], 100_000);
+    assert_eq!(c["totals"]["inflow"]["topups_idr"], 100_000);
+    // Round 1: the top-up and the disbursement into the member's aid balance.
+    assert_eq!(c["totals"]["lm3"]["round1_idr"], 160_000);
+
+    // Round 2: 15,000 of aid spent. B's shop got 15,000 × 18,000 / 20,000 = 13,500 of it and,
+    // with 18,000 in and 5,000 spent at A's shops, re-spends 5,000 × 13,500 / 18,000 = 3,750.
+    let m = app.with_conn(|c| pasar::reports::programme_lm3(c, programme).unwrap());
+    assert_eq!(
+        (m.round1_idr, m.round2_idr, m.round3_idr),
+        (60_000, 15_000, 3_750)
+    );
+    assert_eq!(m.lm3, Some(78_750.0 / 60_000.0));
+    assert!(
+        app.with_conn(|c| pasar::reports::programme_lm3(c, Uuid::now_v7()))
+            .is_err()
+    );
+    assert_rollups_match(&app);
+    assert_books_balance(&app);
+}
