@@ -19,7 +19,7 @@ use crate::identity::ratelimit::LoginLimits;
 use crate::identity::sessions::{SessionPolicy, successor_key as tokens_successor_key};
 use crate::identity::tokens::TokenKeys;
 use crate::state::AppState;
-use crate::{aid, catalog, http, identity, ledger, orders, regions, shops, villages};
+use crate::{aid, catalog, http, identity, ledger, orders, regions, reports, shops, villages};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +40,7 @@ use crate::{aid, catalog, http, identity, ledger, orders, regions, shops, villag
         (name = "shops", description = "Shops (lapak): application, approval, operators, delivery settings"),
         (name = "wallets", description = "Wallets, statements, top-ups and withdrawals (double-entry ledger)"),
         (name = "orders", description = "Checkout, the order state machine and escrow"),
+        (name = "reports", description = "Village dashboards and networks' local circulation (LM3), from daily rollups"),
         (name = "ops", description = "Health, readiness and metrics"),
     )
 )]
@@ -83,6 +84,7 @@ fn api_scope() -> utoipa_actix_web::scope::Scope<
         .configure(ledger::routes::configure)
         .configure(orders::routes::configure)
         .configure(aid::routes::configure)
+        .configure(reports::routes::configure)
 }
 
 /// The OpenAPI document, as served at `/openapi.yaml` and printed by `pasar openapi`.

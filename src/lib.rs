@@ -15,6 +15,7 @@ pub mod identity;
 pub mod ledger;
 pub mod orders;
 pub mod regions;
+pub mod reports;
 pub mod seed;
 pub mod shops;
 pub mod state;

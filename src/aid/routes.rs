@@ -12,10 +12,10 @@ use crate::identity::tokens::Caller;
 use crate::ledger::NewMovement;
 use crate::state::AppState;
 
+/// `GET /aid-programmes/{id}` is served by `reports` (it carries the programme's LM3).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
-        .service(get_one)
         .service(fund)
         .service(disburse)
         .service(close)
@@ -73,24 +73,6 @@ async fn list(
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))
-}
-
-/// One programme with its figures (its village's admins and treasurers, platform admins).
-#[utoipa::path(
-    tag = "aid",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path)),
-    responses((status = 200, body = Programme), (status = 404, body = Problem, content_type = "application/problem+json"))
-)]
-#[get("/aid-programmes/{id}")]
-async fn get_one(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse> {
-    let id = id.into_inner();
-    let p = db::run(&state.pool, move |conn| super::get(conn, &caller, id)).await?;
-    Ok(HttpResponse::Ok().json(p))
 }
 
 /// Put village cash into the programme (cash → programme). Treasurers of its village, while

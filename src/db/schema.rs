@@ -361,6 +361,76 @@ diesel::table! {
     }
 }
 
+// Reports' rollups (migration 2026-12-01-000006_reports), kept by a trigger on postings and read
+// with SQL by `crate::reports`.
+diesel::table! {
+    report_trade_daily (seller_village, day, buyer_village) {
+        seller_village -> Text,
+        day -> Date,
+        buyer_village -> Text,
+        orders -> Int8,
+        gmv_idr -> Int8,
+        aid_idr -> Int8,
+        seller_net_idr -> Int8,
+    }
+}
+
+diesel::table! {
+    report_product_daily (village_code, day, product_id) {
+        village_code -> Text,
+        day -> Date,
+        product_id -> Uuid,
+        quantity -> Int8,
+        revenue_idr -> Int8,
+    }
+}
+
+diesel::table! {
+    report_ledger_daily (village_code, day, account_kind, tx_kind) {
+        village_code -> Text,
+        day -> Date,
+        account_kind -> Text,
+        tx_kind -> Text,
+        credit_idr -> Int8,
+        debit_idr -> Int8,
+    }
+}
+
+diesel::table! {
+    report_aid_spent_daily (programme_id, day, shop_id) {
+        programme_id -> Uuid,
+        day -> Date,
+        shop_id -> Uuid,
+        programme_village -> Text,
+        seller_village -> Text,
+        amount_idr -> Int8,
+    }
+}
+
+diesel::table! {
+    report_holder_daily (village_code, day, holder_id) {
+        village_code -> Text,
+        day -> Date,
+        holder_id -> Uuid,
+        topup_idr -> Int8,
+        aid_idr -> Int8,
+        settlement_idr -> Int8,
+        other_idr -> Int8,
+    }
+}
+
+diesel::table! {
+    report_spend_daily (seller_village, day, buyer_id, shop_id) {
+        seller_village -> Text,
+        day -> Date,
+        buyer_id -> Uuid,
+        shop_id -> Uuid,
+        buyer_village -> Text,
+        spend_idr -> Int8,
+        net_idr -> Int8,
+    }
+}
+
 diesel::joinable!(products -> shops (shop_id));
 diesel::joinable!(stock_adjustments -> products (product_id));
 diesel::joinable!(memberships -> users (user_id));
