@@ -159,7 +159,6 @@ pub fn demo_with(conn: &mut PgConnection, params: &history::Params) -> anyhow::R
         Ok(seeded)
     })
     .and_then(|seeded| {
-        eprintln!("setup {:?}", started.elapsed());
         let world = history::World::load(conn, DEMO_NETWORK, &village_specs())?;
         let report = history::run(conn, &world, params)?;
         print_history(&report);
