@@ -2059,3 +2059,44 @@ fn write(conn: &mut PgConnection, sim: &mut Sim) -> anyhow::Result<()> {
     bar.finish_and_clear();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pasaran_and_seasons() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+        assert_eq!(pasaran(d(1945, 8, 17)), 0, "Jumat Legi");
+        assert_eq!(pasaran(d(1945, 8, 22)), 0, "five days later, Legi again");
+        assert_eq!(pasaran(d(1945, 8, 18)), 1, "Pahing");
+        // The last ten days of Ramadan are the year's peak; Lebaran itself is quiet.
+        assert!(season(d(2026, 3, 15)) > 1.9);
+        assert!(season(d(2026, 3, 20)) < 0.6);
+        assert!((season(d(2026, 6, 10)) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ids_follow_the_clock_even_within_a_millisecond() {
+        let mut ids = Ids {
+            rng: StdRng::seed_from_u64(1),
+            last_ms: 0,
+            counter: 0,
+        };
+        let t = at(
+            NaiveDate::from_ymd_opt(2026, 5, 1).expect("a date"),
+            8,
+            0,
+            0,
+        );
+        let mut last = Uuid::nil();
+        for k in 0..10_000 {
+            let id = ids.at(t + (k / 3000) * 1000);
+            assert!(id > last);
+            assert_eq!(id.get_version_num(), 7);
+            last = id;
+        }
+        let (secs, _) = last.get_timestamp().expect("v7").to_unix();
+        assert_eq!(secs as i64, t / 1_000_000);
+    }
+}
