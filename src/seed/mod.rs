@@ -1,6 +1,10 @@
 //! `pasar seed demo`: the five villages of Bantul that founded Pasardesa.id, as one network,
-//! with their people, BUMDes and shops. Idempotent: a second run finds the demo data and leaves
-//! it alone. Every demo account has the password [`DEMO_PASSWORD`]; the README lists them.
+//! with their people, BUMDes and shops, three villages outside it, a year of backdated trade
+//! ([`history`]) and then today's orders in every state. Idempotent: a second run finds the demo
+//! data and leaves it alone (an interrupted run leaves a partial demo: recreate the database).
+//! Every demo account has the password [`DEMO_PASSWORD`]; the README lists them.
+
+pub mod history;
 
 use diesel::prelude::*;
 
@@ -75,7 +79,28 @@ pub fn create_platform_admin(
     users::create(conn, &phone, &name, &hash, true).map_err(err)
 }
 
+/// Villages outside the network that trade with it: one in Panggungharjo's district (Sewon,
+/// Bantul), one in another regency of the province (Prambanan, Sleman) and a city kelurahan in
+/// another province (Tebet, Jakarta Selatan), so spend by distance has every class.
+/// (code, name, IDM status, market day in the pasaran week.)
+pub const OUTSIDE_VILLAGES: [(&str, &str, Option<&str>, Option<u32>); 3] = [
+    ("34.02.15.2003", "Bangunharjo", Some("maju"), Some(2)),
+    ("34.04.09.2001", "Sumberharjo", Some("berkembang"), Some(0)),
+    ("31.74.01.1001", "Tebet Timur", None, None),
+];
+
+/// The Pasardesa villages' market days (0 Legi, 1 Pahing, 2 Pon, 3 Wage, 4 Kliwon) and the
+/// relative size of their trade.
+const NETWORK_RHYTHM: [(u32, f64); 5] = [(0, 1.2), (1, 0.9), (2, 1.0), (3, 0.8), (4, 1.1)];
+const OUTSIDE_WEIGHT: [f64; 3] = [0.35, 0.3, 0.2];
+
 pub fn demo(conn: &mut PgConnection) -> anyhow::Result<()> {
+    demo_with(conn, &history::Params::full())
+}
+
+/// The demo with a history of `params` (tests use a smaller one).
+pub fn demo_with(conn: &mut PgConnection, params: &history::Params) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     use crate::db::schema::regions;
     let region_count: i64 = regions::table.count().get_result(conn)?;
     if region_count == 0 {
@@ -115,13 +140,233 @@ pub fn demo(conn: &mut PgConnection) -> anyhow::Result<()> {
                 &hash,
             )?);
         }
-        fund_wallets(conn, &seeded)?;
-        seed_orders(conn, &seeded)?;
-        Ok(())
+        for (i, (code, name, idm, _)) in OUTSIDE_VILLAGES.iter().enumerate() {
+            villages::onboard(conn, &root, code).map_err(err)?;
+            seed_outside_village(conn, &admin, 6 + i, code, name, *idm, &hash)?;
+        }
+        let mut all: Vec<(&str, &str, usize)> = PASARDESA_VILLAGES
+            .iter()
+            .map(|v| (v.0, v.1, params.residents))
+            .collect();
+        all.extend(
+            OUTSIDE_VILLAGES
+                .iter()
+                .map(|v| (v.0, v.1, params.outside_residents)),
+        );
+        for (i, (code, name, n)) in all.into_iter().enumerate() {
+            add_residents(conn, admin.id, i + 1, code, name, n, &hash)?;
+        }
+        Ok(seeded)
+    })
+    .and_then(|seeded| {
+        let world = history::World::load(conn, DEMO_NETWORK, &village_specs())?;
+        let report = history::run(conn, &world, params)?;
+        print_history(&report);
+        Ok(seeded)
+    })
+    .and_then(|seeded| {
+        conn.transaction::<_, anyhow::Error, _>(|conn| {
+            fund_wallets(conn, &seeded)?;
+            seed_orders(conn, &seeded)?;
+            Ok(())
+        })
     })?;
-    println!("demo data created; every demo account's password is {DEMO_PASSWORD} (see README)");
+    println!(
+        "demo data created in {:.1} s; every demo account's password is {DEMO_PASSWORD} (see README)",
+        started.elapsed().as_secs_f64()
+    );
     print_summary(conn)?;
     Ok(())
+}
+
+fn village_specs() -> Vec<history::VillageSpec> {
+    let mut specs: Vec<history::VillageSpec> = PASARDESA_VILLAGES
+        .iter()
+        .zip(NETWORK_RHYTHM)
+        .map(|(v, (pasaran, weight))| history::VillageSpec {
+            code: v.0,
+            in_network: true,
+            pasaran: Some(pasaran),
+            weight,
+        })
+        .collect();
+    specs.extend(
+        OUTSIDE_VILLAGES
+            .iter()
+            .zip(OUTSIDE_WEIGHT)
+            .map(|(v, weight)| history::VillageSpec {
+                code: v.0,
+                in_network: false,
+                pasaran: v.3,
+                weight,
+            }),
+    );
+    specs
+}
+
+/// An outside village: admin, treasurer and two shop operators (phones as [`demo_phone`], v 6
+/// to 8), a UMKM and a producer group's shop with 16 products each.
+#[allow(clippy::too_many_arguments)]
+fn seed_outside_village(
+    conn: &mut PgConnection,
+    platform_admin: &users::User,
+    v: usize,
+    code: &'static str,
+    village_name: &str,
+    idm: Option<&str>,
+    hash: &str,
+) -> anyhow::Result<()> {
+    let as_platform = Caller::offline(platform_admin.id, code, vec![Role::PlatformAdmin]);
+    let kind = if code.starts_with("31") {
+        "Kelurahan"
+    } else {
+        "Desa"
+    };
+    let people = [
+        ("admin", format!("Admin {kind} {village_name}")),
+        ("treasurer", format!("Bendahara {village_name}")),
+        ("member", format!("Warga {village_name} Satu")),
+        ("member", format!("Warga {village_name} Dua")),
+    ];
+    let mut ids = Vec::new();
+    for (n, (role, name)) in people.iter().enumerate() {
+        let m = memberships::add(
+            conn,
+            &as_platform,
+            code,
+            &memberships::ValidMember {
+                phone: demo_phone(v, n + 1),
+                name: Some(name.clone()),
+                roles: vec![Role::parse_village_role(role).expect("a village role")],
+            },
+            Some(hash),
+        )
+        .map_err(err)?;
+        ids.push(m.user_id);
+    }
+    let as_admin = Caller::offline(ids[0], code, vec![Role::Admin]);
+    villages::update(
+        conn,
+        &as_admin,
+        code,
+        &villages::VillageUpdate {
+            idm_status: Some(idm.map(str::to_string)),
+            village_share_bps: Some(200),
+        },
+    )
+    .map_err(err)?;
+    let specs = [
+        (ids[2], format!("UMKM Warga {village_name}"), "umkm"),
+        (ids[3], format!("Kelompok Tani {village_name}"), "group"),
+    ];
+    for (shop_index, (operator, name, kind)) in specs.into_iter().enumerate() {
+        let as_member = Caller::offline(operator, code, vec![Role::Member]);
+        let shop = shops::apply(
+            conn,
+            &as_member,
+            code,
+            &shops::ShopApplication {
+                name,
+                description: format!("Produk warga {village_name}."),
+                kind: kind.to_string(),
+                bumdes_unit_id: None,
+            },
+        )
+        .map_err(err)?;
+        shops::update(
+            conn,
+            &as_member,
+            shop.id,
+            &shops::ShopUpdate {
+                name: None,
+                description: None,
+                delivery_fee_village_idr: Some(7_000),
+                delivery_fee_other_idr: Some(20_000),
+                pickup: Some(true),
+            },
+        )
+        .map_err(err)?;
+        shops::decide(conn, &as_admin, shop.id, shops::Decision::Approve, None).map_err(err)?;
+        seed_products(conn, &as_member, shop.id, v, shop_index, village_name)?;
+    }
+    Ok(())
+}
+
+const FIRST_NAMES: [&str; 24] = [
+    "Sri", "Siti", "Tri", "Eko", "Dwi", "Budi", "Wahyu", "Agus", "Endang", "Sutini", "Paijo",
+    "Suparmi", "Slamet", "Rini", "Joko", "Yuli", "Bambang", "Wulan", "Heru", "Ning", "Darmi",
+    "Gito", "Ratna", "Parno",
+];
+const LAST_NAMES: [&str; 12] = [
+    "Lestari",
+    "Wahyuni",
+    "Susanto",
+    "Rahayu",
+    "Prasetyo",
+    "Hartono",
+    "Wibowo",
+    "Handayani",
+    "Purnomo",
+    "Suryani",
+    "Nugroho",
+    "Setiawati",
+];
+
+/// `n` residents (members who buy) of a village, phones `+62813` + village (2 digits) + number.
+fn add_residents(
+    conn: &mut PgConnection,
+    platform_admin: uuid::Uuid,
+    village_no: usize,
+    code: &str,
+    village_name: &str,
+    n: usize,
+    hash: &str,
+) -> anyhow::Result<()> {
+    let as_platform = Caller::offline(platform_admin, code, vec![Role::PlatformAdmin]);
+    for k in 0..n {
+        let name = format!(
+            "{} {} ({village_name})",
+            FIRST_NAMES[(k * 7 + village_no) % FIRST_NAMES.len()],
+            LAST_NAMES[(k * 5 + village_no * 3) % LAST_NAMES.len()]
+        );
+        memberships::add(
+            conn,
+            &as_platform,
+            code,
+            &memberships::ValidMember {
+                phone: format!("+62813{village_no:02}{:05}", k + 1),
+                name: Some(name),
+                roles: vec![Role::Member],
+            },
+            Some(hash),
+        )
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn print_history(r: &history::Report) {
+    println!(
+        "history {} .. {}: {} orders ({} completed, {} B2B), Rp {} completed sales; top-ups Rp {}, \
+         withdrawals Rp {}; {} ledger transactions, {} postings",
+        r.first_day.map(|d| d.to_string()).unwrap_or_default(),
+        r.last_day.map(|d| d.to_string()).unwrap_or_default(),
+        r.orders,
+        r.completed,
+        r.b2b,
+        rupiah(r.gmv_idr),
+        rupiah(r.topups_idr),
+        rupiah(r.withdrawals_idr),
+        r.ledger_transactions,
+        r.postings
+    );
+    println!(
+        "aid: funded Rp {}, disbursed Rp {}, spent Rp {}, returned Rp {}",
+        rupiah(r.aid_funded_idr),
+        rupiah(r.aid_disbursed_idr),
+        rupiah(r.aid_spent_idr),
+        rupiah(r.aid_returned_idr)
+    );
 }
 
 /// What [`seed_village`] made that the wallets and orders need.
