@@ -1009,11 +1009,16 @@ fn print_summary(conn: &mut PgConnection) -> anyhow::Result<()> {
     );
     println!("orders: {}", orders.join(", "));
     let check = ledger::check(conn).map_err(err)?;
-    println!(
-        "ledger check: {} unbalanced transactions, {} wrong balances, {} overdrawn, total {}",
-        check.unbalanced_transactions, check.wrong_balances, check.overdrawn, check.total
-    );
-    Ok(())
+    let problems = check.problems();
+    if problems.is_empty() {
+        println!("ledger check: every invariant holds (the same as `pasar ledger verify`)");
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "ledger check failed: {}",
+            problems.join("; ")
+        ))
+    }
 }
 
 /// 1500000 as "1.500.000".
