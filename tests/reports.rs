@@ -640,6 +640,35 @@ async fn rollups_equal_a_recomputation_after_random_activity() {
     let b_wallet = wallet(b_buyer.clone()).await;
     topup(&app, &a_treasurer, &a_wallet, 500_000).await;
     topup(&app, &b_treasurer, &b_wallet, 500_000).await;
+    // A's member also holds network aid: checkouts spend it first, refunds give it back.
+    let today = pasar::reports::today();
+    let p = app
+        .post(&format!("/api/v1/villages/{A}/aid-programmes"))
+        .token(&a_admin)
+        .json(
+            &json!({"name": "BLT", "kind": "blt_dana_desa", "scope": "network",
+                      "starts_on": today.to_string(),
+                      "ends_on": (today + chrono::Duration::days(5)).to_string()}),
+        )
+        .send()
+        .await
+        .expect(201);
+    let programme = p["id"].as_str().unwrap().to_string();
+    for (path, body) in [
+        ("funding", json!({"amount_idr": 200_000})),
+        (
+            "disbursements",
+            json!({"recipients": [{"user_id": w.a.member.id, "amount_idr": 150_000}]}),
+        ),
+    ] {
+        app.post(&format!("/api/v1/aid-programmes/{programme}/{path}"))
+            .token(&a_treasurer)
+            .header("idempotency-key", &key())
+            .json(&body)
+            .send()
+            .await
+            .expect(201);
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for _ in 0..60 {
         let from_a = rng.random_bool(0.5);
@@ -719,6 +748,10 @@ async fn rollups_equal_a_recomputation_after_random_activity() {
             "SELECT count(*) AS n FROM orders WHERE status = 'completed'"
         ) > 3,
         "the seed gives completions"
+    );
+    assert!(
+        count(&app, "SELECT count(*) AS n FROM report_aid_spent_daily") > 0,
+        "some completed order was paid with aid"
     );
     assert_rollups_match(&app);
     assert_books_balance(&app);
@@ -821,10 +854,9 @@ pub fn assert_rollups_match(app: &TestApp) {
     }
 }
 
-/// Aid figures until the aid API is merged: a programme of A funded and disbursed with
-/// `ledger::post`, and an order marked as paid partly from aid (`order_aid` written before the
-/// order settles, as checkout will). The money itself came from the wallet here: the reports
-/// read `order_aid`, which is what this checks.
+/// Aid over HTTP: a network programme of A funded and disbursed, spent at B's shop through
+/// checkout (aid first, then the wallet), and re-spent by that shop: the dashboard's aid
+/// figures, the network's LM3 round 1 and the programme's own LM3, all hand-computed.
 #[actix_rt::test]
 async fn aid_disbursed_and_spent_and_the_programme_lm3() {
     let app = spawn_app().await;
