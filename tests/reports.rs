@@ -936,6 +936,10 @@ async fn aid_disbursed_and_spent_and_the_programme_lm3() {
         &format!("/api/v1/networks/{}/circulation", w.network),
     )
     .await;
+    // Aid spent in the network is spend like any other, counted once: 20,000 (15,000 of it
+    // aid) at B's shop and B's shop's 5,000 at A's, all local.
+    assert_eq!(c["totals"]["spend_idr"], 25_000);
+    assert_eq!(c["totals"]["local_share"], 1.0);
     assert_eq!(c["totals"]["inflow"]["aid_funding_idr"], 100_000);
     assert_eq!(c["totals"]["inflow"]["topups_idr"], 100_000);
     // Round 1: the top-up and the disbursement into the member's aid balance.
