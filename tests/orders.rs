@@ -223,7 +223,9 @@ async fn ledger_verify_names_what_is_wrong() {
         c.batch_execute(
             "ALTER TABLE accounts DISABLE TRIGGER accounts_guard;
              UPDATE accounts SET balance_idr = balance_idr + 1 WHERE kind = 'escrow' AND village_code = '34.02.07.2003';
-             ALTER TABLE accounts ENABLE TRIGGER accounts_guard",
+             ALTER TABLE accounts ENABLE TRIGGER accounts_guard;
+             -- A unit appears from nowhere (no adjustment, no order).
+             UPDATE products SET stock = stock + 1",
         )
         .unwrap();
     });
@@ -233,7 +235,8 @@ async fn ledger_verify_names_what_is_wrong() {
     assert!(
         said.contains("account balances differ from their postings")
             && said.contains("escrow accounts differ from their open orders")
-            && said.contains("sum to 1"),
+            && said.contains("sum to 1")
+            && said.contains("1 products' stock differs from opening stock"),
         "{said}"
     );
 }

@@ -212,6 +212,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         published_at -> Nullable<Timestamptz>,
+        opening_stock -> Int4,
     }
 }
 

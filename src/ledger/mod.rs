@@ -424,6 +424,10 @@ pub struct LedgerCheck {
     /// Orders whose `aid_paid_idr` differs from the aid parts recorded for them.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub aid_paid_mismatches: i64,
+    /// Products whose stock is not opening stock + adjustments − units in orders that hold or
+    /// sold them (no unit created or lost).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub stock_mismatches: i64,
     /// The sum of every balance (zero: money only moves between accounts).
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub total: i64,
@@ -455,6 +459,10 @@ impl LedgerCheck {
                 self.aid_paid_mismatches,
                 "orders' aid payments differ from their aid parts",
             ),
+            (
+                self.stock_mismatches,
+                "products' stock differs from opening stock, adjustments and orders",
+            ),
         ] {
             if n != 0 {
                 out.push(format!("{n} {what}"));
@@ -483,6 +491,12 @@ pub fn check(conn: &mut PgConnection) -> Result<LedgerCheck> {
               WHERE a.kind = 'aid_balance' AND p.closed_at IS NOT NULL AND a.balance_idr <> 0) AS aid_left_after_close,
            (SELECT count(*) FROM orders o
               WHERE o.aid_paid_idr <> COALESCE((SELECT sum(amount_idr) FROM order_aid oa WHERE oa.order_id = o.id), 0)) AS aid_paid_mismatches,
+           (SELECT count(*) FROM products p
+              WHERE p.stock <> p.opening_stock
+                  + COALESCE((SELECT sum(a.delta) FROM stock_adjustments a WHERE a.product_id = p.id), 0)
+                  - COALESCE((SELECT sum(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id
+                               WHERE l.product_id = p.id
+                                 AND o.status IN ('placed', 'accepted', 'shipped', 'disputed', 'completed')), 0)) AS stock_mismatches,
            (SELECT COALESCE(sum(balance_idr), 0)::bigint FROM accounts) AS total",
     )
     .get_result(conn)?)
