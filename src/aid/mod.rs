@@ -89,17 +89,23 @@ pub struct ProgrammeRow {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-impl ProgrammeRow {
-    pub fn status(&self, today: NaiveDate) -> ProgrammeStatus {
-        if self.closed_at.is_some() {
+impl ProgrammeStatus {
+    fn of(closed: bool, starts_on: NaiveDate, ends_on: NaiveDate, today: NaiveDate) -> Self {
+        if closed {
             ProgrammeStatus::Closed
-        } else if today < self.starts_on {
+        } else if today < starts_on {
             ProgrammeStatus::Upcoming
-        } else if today <= self.ends_on {
+        } else if today <= ends_on {
             ProgrammeStatus::Active
         } else {
             ProgrammeStatus::Ended
         }
+    }
+}
+
+impl ProgrammeRow {
+    pub fn status(&self, today: NaiveDate) -> ProgrammeStatus {
+        ProgrammeStatus::of(self.closed_at.is_some(), self.starts_on, self.ends_on, today)
     }
 }
 
@@ -732,13 +738,8 @@ pub fn mine(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<MyAid>> {
     Ok(rows
         .into_iter()
         .map(|r| {
-            let status = if today < r.starts_on {
-                ProgrammeStatus::Upcoming
-            } else if today <= r.ends_on {
-                ProgrammeStatus::Active
-            } else {
-                ProgrammeStatus::Ended
-            };
+            // Closed programmes are not listed.
+            let status = ProgrammeStatus::of(false, r.starts_on, r.ends_on, today);
             MyAid {
                 programme_id: r.programme_id,
                 name: r.name,
