@@ -105,7 +105,10 @@ fn resolve<'a>(doc: &'a Value, s: &'a Value) -> &'a Value {
 /// The kind of a (property) schema, and whether junk text is never valid for it.
 fn kind_of(doc: &Value, s: &Value) -> (Kind, Option<Kind>, bool) {
     // `oneOf: [{$ref}, {type: null}]` (an optional object or enum).
-    if let Some(alts) = s.get("oneOf").or_else(|| s.get("allOf")).and_then(Value::as_array)
+    if let Some(alts) = s
+        .get("oneOf")
+        .or_else(|| s.get("allOf"))
+        .and_then(Value::as_array)
         && let Some(real) = alts.iter().find(|a| a.get("type") != Some(&json!("null")))
     {
         return kind_of(doc, real);
@@ -136,7 +139,11 @@ fn kind_of(doc: &Value, s: &Value) -> (Kind, Option<Kind>, bool) {
         _ => Kind::Any,
     };
     let items = (kind == Kind::Array).then(|| kind_of(doc, &s["items"]).0);
-    (kind, items, strict || matches!(kind, Kind::Integer | Kind::Boolean))
+    (
+        kind,
+        items,
+        strict || matches!(kind, Kind::Integer | Kind::Boolean),
+    )
 }
 
 fn operations() -> Vec<Operation> {
@@ -242,7 +249,15 @@ const GHOST_VILLAGE: &str = "34.02.15.2003"; // Bangunharjo: a region, no villag
 async fn world(app: &TestApp) -> Fx {
     let w = fixtures::world(app);
     let product = app.with_conn(|c| {
-        fixtures::product(c, w.a.active_shop, &w.a.operator, A, "Beras Menthik", 12_000, 50)
+        fixtures::product(
+            c,
+            w.a.active_shop,
+            &w.a.operator,
+            A,
+            "Beras Menthik",
+            12_000,
+            50,
+        )
     });
     let changer = app.with_conn(|c| money::member(c, &w.platform, A, "+6285799990001"));
     let (platform, admin, treasurer, operator, member, buyer, changer, b_treasurer) = tokio::join!(
@@ -273,7 +288,13 @@ async fn world(app: &TestApp) -> Fx {
         let r = money::checkout(app, &t.buyer, &money::pickup(&[(product, 1)]))
             .await
             .expect(201);
-        orders.push(r["orders"][0]["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+        orders.push(
+            r["orders"][0]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap(),
+        );
     }
     let (placed, accepted, shipped, disputed) = (orders[0], orders[1], orders[2], orders[3]);
     for o in [accepted, shipped, disputed] {
@@ -289,8 +310,8 @@ async fn world(app: &TestApp) -> Fx {
             "ship",
             json!({"courier_name": "Kurir Desa", "courier_phone": "081234567890"}),
         )
-            .await
-            .expect(200);
+        .await
+        .expect(200);
     }
     money::act(
         app,
@@ -404,7 +425,9 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
         ("POST", "/api/v1/aid-programmes/{id}/disbursements") => case(
             Treasurer,
             &id(fx.programme),
-            Some(json!({"recipients": [{"user_id": a.member.id, "amount_idr": 1000}], "note": "Tahap I"})),
+            Some(
+                json!({"recipients": [{"user_id": a.member.id, "amount_idr": 1000}], "note": "Tahap I"}),
+            ),
         ),
         ("POST", "/api/v1/aid-programmes/{id}/funding") => case(
             Treasurer,
@@ -418,7 +441,9 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
             ..case(
                 Nobody,
                 &[],
-                Some(json!({"phone": a.member.phone, "password": fixtures::PASSWORD, "village_code": A})),
+                Some(
+                    json!({"phone": a.member.phone, "password": fixtures::PASSWORD, "village_code": A}),
+                ),
             )
         },
         ("POST", "/api/v1/auth/logout") => Case {
@@ -438,9 +463,11 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
             }
         }
         ("GET", "/api/v1/bumdes/{id}") => case(Nobody, &id(a.bumdes), None),
-        ("POST", "/api/v1/bumdes/{id}/partners/{code}/accept" | "/api/v1/bumdes/{id}/partners/{code}/decline") => {
-            case(Admin, &[("id", s(a.bumdes)), ("code", A.into())], None)
-        }
+        (
+            "POST",
+            "/api/v1/bumdes/{id}/partners/{code}/accept"
+            | "/api/v1/bumdes/{id}/partners/{code}/decline",
+        ) => case(Admin, &[("id", s(a.bumdes)), ("code", A.into())], None),
         ("POST", "/api/v1/bumdes/{id}/units") => case(
             Admin,
             &id(a.bumdes),
@@ -468,7 +495,9 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
             ..case(
                 Changer,
                 &[],
-                Some(json!({"current_password": fixtures::PASSWORD, "new_password": "sandi-baru-1234"})),
+                Some(
+                    json!({"current_password": fixtures::PASSWORD, "new_password": "sandi-baru-1234"}),
+                ),
             )
         },
         ("GET", "/api/v1/networks") => case(Nobody, &[], None),
@@ -479,13 +508,17 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
             ..case(
                 Platform,
                 &[],
-                Some(json!({"name": "Jaringan Baru", "village_codes": [A, B], "network_fee_bps": 100})),
+                Some(
+                    json!({"name": "Jaringan Baru", "village_codes": [A, B], "network_fee_bps": 100}),
+                ),
             )
         },
         ("GET", "/api/v1/networks/{id}") => case(Nobody, &id(w.network), None),
-        ("PATCH", "/api/v1/networks/{id}") => {
-            case(Platform, &id(w.network), Some(json!({"name": "Jaringan Uji Baru"})))
-        }
+        ("PATCH", "/api/v1/networks/{id}") => case(
+            Platform,
+            &id(w.network),
+            Some(json!({"name": "Jaringan Uji Baru"})),
+        ),
         ("GET", "/api/v1/networks/{id}/circulation") => case(Admin, &id(w.network), None),
         ("GET", "/api/v1/orders") => case(Buyer, &[], None),
         ("GET", "/api/v1/orders/{id}") => case(Buyer, &id(fx.placed), None),
@@ -514,7 +547,9 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
         ("POST", "/api/v1/orders/{id}/ship") => case(
             Operator,
             &id(fx.accepted),
-            Some(json!({"courier_name": "Kurir Desa", "courier_phone": "081234567890", "note": "Sore"})),
+            Some(
+                json!({"courier_name": "Kurir Desa", "courier_phone": "081234567890", "note": "Sore"}),
+            ),
         ),
         ("GET", "/api/v1/products") => case(Member, &[], None),
         ("GET", "/api/v1/products/{id}") => case(Nobody, &id(fx.product), None),
@@ -524,9 +559,7 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
             &id(fx.product),
             Some(json!({"description": "Panen minggu ini"})),
         ),
-        ("GET", "/api/v1/products/{id}/stock-adjustments") => {
-            case(Operator, &id(fx.product), None)
-        }
+        ("GET", "/api/v1/products/{id}/stock-adjustments") => case(Operator, &id(fx.product), None),
         ("POST", "/api/v1/products/{id}/stock-adjustments") => case(
             Operator,
             &id(fx.product),
@@ -543,9 +576,12 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
             Some(json!({"pickup": true, "delivery_fee_village_idr": 5000})),
         ),
         ("POST", "/api/v1/shops/{id}/approve") => case(Admin, &id(a.pending_shop), None),
-        ("GET", "/api/v1/shops/{id}/operators" | "/api/v1/shops/{id}/products" | "/api/v1/shops/{id}/wallet") => {
-            case(Operator, &id(a.active_shop), None)
-        }
+        (
+            "GET",
+            "/api/v1/shops/{id}/operators"
+            | "/api/v1/shops/{id}/products"
+            | "/api/v1/shops/{id}/wallet",
+        ) => case(Operator, &id(a.active_shop), None),
         ("POST", "/api/v1/shops/{id}/operators") => case(
             Admin,
             &id(a.active_shop),
@@ -580,15 +616,24 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
             ghost_body: Some(json!({"code": "99.99.99.9999"})),
             ..case(Platform, &[], Some(json!({"code": fx.ghost_village})))
         },
-        ("GET", "/api/v1/villages/{code}" | "/api/v1/villages/{code}/bumdes" | "/api/v1/villages/{code}/shops") => {
-            case(Nobody, &code, None)
-        }
-        ("PATCH", "/api/v1/villages/{code}") => {
-            case(Admin, &code, Some(json!({"village_share_bps": 150, "idm_status": "maju"})))
-        }
-        ("GET", "/api/v1/villages/{code}/aid-programmes" | "/api/v1/villages/{code}/audit" | "/api/v1/villages/{code}/dashboard" | "/api/v1/villages/{code}/members") => {
-            case(Admin, &code, None)
-        }
+        (
+            "GET",
+            "/api/v1/villages/{code}"
+            | "/api/v1/villages/{code}/bumdes"
+            | "/api/v1/villages/{code}/shops",
+        ) => case(Nobody, &code, None),
+        ("PATCH", "/api/v1/villages/{code}") => case(
+            Admin,
+            &code,
+            Some(json!({"village_share_bps": 150, "idm_status": "maju"})),
+        ),
+        (
+            "GET",
+            "/api/v1/villages/{code}/aid-programmes"
+            | "/api/v1/villages/{code}/audit"
+            | "/api/v1/villages/{code}/dashboard"
+            | "/api/v1/villages/{code}/members",
+        ) => case(Admin, &code, None),
         ("POST", "/api/v1/villages/{code}/aid-programmes") => case(
             Admin,
             &code,
@@ -600,12 +645,16 @@ fn case_for(op: &Operation, fx: &Fx) -> Option<Case> {
         ("POST", "/api/v1/villages/{code}/bumdes") => case(
             Admin,
             &code,
-            Some(json!({"name": "BUMDes Kedua", "kind": "desa", "legal_number": "AHU-1", "partner_village_codes": []})),
+            Some(
+                json!({"name": "BUMDes Kedua", "kind": "desa", "legal_number": "AHU-1", "partner_village_codes": []}),
+            ),
         ),
         ("POST", "/api/v1/villages/{code}/members") => case(
             Admin,
             &code,
-            Some(json!({"phone": "081377700001", "name": "Warga Baru", "password": "sandi-baru-123", "roles": ["member"]})),
+            Some(
+                json!({"phone": "081377700001", "name": "Warga Baru", "password": "sandi-baru-123", "roles": ["member"]}),
+            ),
         ),
         ("DELETE", "/api/v1/villages/{code}/members/{user_id}") => case(
             Admin,
@@ -671,11 +720,8 @@ struct Probe {
 }
 
 const LONG: usize = 10_000;
-const BODY_PAD: usize = fixtures_limit() + 1024;
-
-const fn fixtures_limit() -> usize {
-    pasar::http::extract::JSON_LIMIT
-}
+/// A body this much over the limit is refused before it is parsed.
+const BODY_PAD: usize = pasar::http::extract::JSON_LIMIT + 1024;
 
 /// JSON text of string values that no text field may take (`raw`: as written in the body).
 fn refused_strings() -> Vec<(&'static str, String)> {
@@ -686,7 +732,10 @@ fn refused_strings() -> Vec<(&'static str, String)> {
         ("lone low surrogate", r#""\udc00""#.into()),
         ("10k ascii", format!("\"{}\"", "a".repeat(LONG))),
         ("10k emoji", format!("\"{}\"", "🦀".repeat(LONG))),
-        ("10k combining", format!("\"{}\"", "e\u{301}".repeat(LONG / 2))),
+        (
+            "10k combining",
+            format!("\"{}\"", "e\u{301}".repeat(LONG / 2)),
+        ),
         ("10k RTL", format!("\"{}\"", "\u{202e}".repeat(LONG))),
     ]
 }
@@ -708,7 +757,12 @@ fn odd_strings() -> Vec<(&'static str, &'static str)> {
 fn wrong_types(kind: Kind) -> Vec<(&'static str, String)> {
     let v = |l: &'static str, s: &str| (l, s.to_string());
     match kind {
-        Kind::String => vec![v("number", "123"), v("object", "{}"), v("array", "[\"x\"]"), v("bool", "true")],
+        Kind::String => vec![
+            v("number", "123"),
+            v("object", "{}"),
+            v("array", "[\"x\"]"),
+            v("bool", "true"),
+        ],
         Kind::Integer => vec![
             v("string", "\"1\""),
             v("object", "{}"),
@@ -723,7 +777,12 @@ fn wrong_types(kind: Kind) -> Vec<(&'static str, String)> {
         ],
         Kind::Boolean => vec![v("string", "\"true\""), v("number", "1"), v("object", "{}")],
         Kind::Array => vec![v("object", "{}"), v("string", "\"x\""), v("number", "1")],
-        Kind::Object => vec![v("array", "[]"), v("string", "\"x\""), v("number", "1"), v("empty", "{}")],
+        Kind::Object => vec![
+            v("array", "[]"),
+            v("string", "\"x\""),
+            v("number", "1"),
+            v("empty", "{}"),
+        ],
         Kind::Any => vec![],
     }
 }
@@ -781,15 +840,20 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
     } else if case.ghost_body.is_some() || op.is_read() {
         (ghost_path, case.ghost_body.clone())
     } else {
-        panic!("{}: a write without path parameters needs a ghost body", op.name())
+        panic!(
+            "{}: a write without path parameters needs a ghost body",
+            op.name()
+        )
     };
-    let base_headers = |real: bool| -> Vec<(String, Vec<u8>)> {
+    let base_headers = || -> Vec<(String, Vec<u8>)> {
         let mut h = Vec::new();
         if op.has_header("Idempotency-Key") {
-            h.push(("idempotency-key".into(), Uuid::now_v7().to_string().into_bytes()));
+            h.push((
+                "idempotency-key".into(),
+                Uuid::now_v7().to_string().into_bytes(),
+            ));
         }
         if op.has_header("If-Match") {
-            let _ = real;
             h.push(("if-match".into(), b"*".to_vec()));
         }
         h
@@ -829,7 +893,7 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
         let deep_arrays = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let deep_objects = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
         let mut bodies: Vec<(&str, Vec<u8>)> = vec![
-            ("truncated", base[..base.len() - 1].as_bytes().to_vec()),
+            ("truncated", base.as_bytes()[..base.len() - 1].to_vec()),
             ("trailing garbage", format!("{base}x").into_bytes()),
             ("trailing brace", format!("{base}}}").into_bytes()),
             ("two documents", format!("{base}{base}").into_bytes()),
@@ -842,10 +906,16 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             ("deep arrays", deep_arrays.into_bytes()),
             ("deep objects", deep_objects.into_bytes()),
             ("invalid utf-8", b"{\"name\":\"\xff\xfe\"}".to_vec()),
-            ("utf-16 BOM", [&b"\xef\xbb\xbf"[..], base.as_bytes()].concat()),
+            (
+                "utf-16 BOM",
+                [&b"\xef\xbb\xbf"[..], base.as_bytes()].concat(),
+            ),
         ];
         if let Some(Value::Object(m)) = &case.body {
-            bodies.push(("unknown field", with_field(m, "zz_unknown", "1").into_bytes()));
+            bodies.push((
+                "unknown field",
+                with_field(m, "zz_unknown", "1").into_bytes(),
+            ));
             if let Some((k, v)) = m.iter().next() {
                 let dup = format!("{{{}:{v},{}", json!(k), &base[1..]);
                 bodies.push(("duplicate field", dup.into_bytes()));
@@ -855,7 +925,7 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             push(
                 format!("body {label}"),
                 path.clone(),
-                base_headers(true),
+                base_headers(),
                 json_ct.clone(),
                 Some(body),
                 Expect::Refused,
@@ -870,7 +940,7 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             push(
                 format!("content type {label}"),
                 path.clone(),
-                base_headers(true),
+                base_headers(),
                 ct.map(str::to_string),
                 Some(base.clone().into_bytes()),
                 Expect::Refused,
@@ -883,7 +953,7 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             push(
                 format!("body over the limit ({label})"),
                 path.clone(),
-                base_headers(true),
+                base_headers(),
                 json_ct.clone(),
                 Some(body.into_bytes()),
                 // Only a handler that reads the body answers 413; one that takes none does not
@@ -900,7 +970,7 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
         push(
             "no body".into(),
             ghost_path.clone(),
-            base_headers(false),
+            base_headers(),
             None,
             None,
             Expect::Refused,
@@ -909,7 +979,9 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
     }
 
     // Each top-level field of the body.
-    if let (Some(fields), Some(Value::Object(real)), Some(ghost)) = (&op.body, &case.body, &ghost_body) {
+    if let (Some(fields), Some(Value::Object(real)), Some(ghost)) =
+        (&op.body, &case.body, &ghost_body)
+    {
         let ghost = ghost.as_object().expect("a ghost body is an object");
         for f in fields {
             let mut refused: Vec<(String, String)> = wrong_types(f.kind)
@@ -925,8 +997,16 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             }
             match f.kind {
                 Kind::String => {
-                    refused.extend(refused_strings().into_iter().map(|(l, v)| (l.to_string(), v)));
-                    odd.extend(odd_strings().into_iter().map(|(l, v)| (l.to_string(), json!(v).to_string())));
+                    refused.extend(
+                        refused_strings()
+                            .into_iter()
+                            .map(|(l, v)| (l.to_string(), v)),
+                    );
+                    odd.extend(
+                        odd_strings()
+                            .into_iter()
+                            .map(|(l, v)| (l.to_string(), json!(v).to_string())),
+                    );
                 }
                 Kind::Integer => {
                     refused.push(("i64::MAX".into(), i64::MAX.to_string()));
@@ -957,7 +1037,11 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
                         format!("[{}]", vec!["null"; LONG].join(",")),
                     ));
                     if f.items == Some(Kind::String) {
-                        odd.extend(odd_strings().into_iter().map(|(l, v)| (format!("[{l}]"), json!([v]).to_string())));
+                        odd.extend(
+                            odd_strings()
+                                .into_iter()
+                                .map(|(l, v)| (format!("[{l}]"), json!([v]).to_string())),
+                        );
                     }
                 }
                 Kind::Object => {
@@ -972,11 +1056,15 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
                 Expect::Refused
             };
             for (label, raw) in refused {
-                let expect = if raw.starts_with('"') { expect } else { Expect::Refused };
+                let expect = if raw.starts_with('"') {
+                    expect
+                } else {
+                    Expect::Refused
+                };
                 push(
                     format!("field {} {label}", f.name),
                     real_path.clone(),
-                    base_headers(true),
+                    base_headers(),
                     json_ct.clone(),
                     Some(with_field(real, &f.name, &raw).into_bytes()),
                     expect,
@@ -987,10 +1075,14 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
                 push(
                     format!("field {} {label} (ghost)", f.name),
                     ghost_path.clone(),
-                    base_headers(false),
+                    base_headers(),
                     json_ct.clone(),
                     Some(with_field(ghost, &f.name, &raw).into_bytes()),
-                    if raw.starts_with('"') { expect } else { Expect::Refused },
+                    if raw.starts_with('"') {
+                        expect
+                    } else {
+                        Expect::Refused
+                    },
                     token.clone(),
                 );
             }
@@ -1010,7 +1102,10 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             ("space", "%20".to_string()),
             ("sql", enc("' OR 1=1 --")),
             ("emoji", enc("🦀")),
-            ("nil uuid+1", "00000000-0000-0000-0000-00000000000g".to_string()),
+            (
+                "nil uuid+1",
+                "00000000-0000-0000-0000-00000000000g".to_string(),
+            ),
             ("long", "7".repeat(3_000)),
             ("encoded slash", "34%2F02".to_string()),
         ] {
@@ -1023,8 +1118,10 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             push(
                 format!("path {p} {label}"),
                 fill(&op.route, &params),
-                base_headers(true),
-                body_for_path.as_ref().map(|_| "application/json".to_string()),
+                base_headers(),
+                body_for_path
+                    .as_ref()
+                    .map(|_| "application/json".to_string()),
                 body_for_path.clone(),
                 Expect::Refused,
                 token.clone(),
@@ -1034,7 +1131,10 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
 
     // Query parameters. Writes go to the ghost (their handlers may ignore the query).
     let (qpath, qbody) = if write {
-        (ghost_path.clone(), ghost_body_text.clone().map(String::into_bytes))
+        (
+            ghost_path.clone(),
+            ghost_body_text.clone().map(String::into_bytes),
+        )
     } else {
         (real_path.clone(), None)
     };
@@ -1053,12 +1153,25 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
     }
     if declared.contains("limit") {
         for v in [
-            "-1", "0", "101", "1e9", "1000000000", "1.5", "abc", "", "%00",
-            "9223372036854775808", "-9223372036854775809",
+            "-1",
+            "0",
+            "101",
+            "1e9",
+            "1000000000",
+            "1.5",
+            "abc",
+            "",
+            "%00",
+            "9223372036854775808",
+            "-9223372036854775809",
         ] {
             queries.push((format!("limit={v}"), format!("limit={v}"), Expect::Refused));
         }
-        queries.push(("limit twice".into(), "limit=1&limit=2".into(), Expect::Refused));
+        queries.push((
+            "limit twice".into(),
+            "limit=1&limit=2".into(),
+            Expect::Refused,
+        ));
     }
     if declared.contains("cursor") {
         let b = |s: &str| URL_SAFE_NO_PAD.encode(s);
@@ -1071,11 +1184,18 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             ("null", b("null")),
             ("1e309", b("1e309")),
             ("NUL string", b(r#""\u0000""#)),
-            ("deep", b(&format!("{}{}", "[".repeat(500), "]".repeat(500)))),
+            (
+                "deep",
+                b(&format!("{}{}", "[".repeat(500), "]".repeat(500))),
+            ),
             ("padding", "YQ==".to_string()),
             ("long", "A".repeat(3_000)),
         ] {
-            queries.push((format!("cursor {l}"), format!("cursor={v}"), Expect::Refused));
+            queries.push((
+                format!("cursor {l}"),
+                format!("cursor={v}"),
+                Expect::Refused,
+            ));
         }
     }
     for f in &op.query {
@@ -1102,31 +1222,36 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
         ];
         for (label, value) in values {
             // Junk text is never a valid enum, id, date, number or boolean.
-            let expect = if f.strict_text && !write && label != "empty" {
-                Expect::Refused
-            } else if write {
+            let expect = if write || (f.strict_text && label != "empty") {
                 Expect::Refused
             } else {
                 Expect::NoServerError
             };
-            queries.push((format!("{} {label}", f.name), format!("{}={value}", f.name), expect));
+            queries.push((
+                format!("{} {label}", f.name),
+                format!("{}={value}", f.name),
+                expect,
+            ));
         }
         for (label, value) in numbers {
-            let expect = if write {
-                Expect::Refused
-            } else if f.strict_text && matches!(f.kind, Kind::String | Kind::Boolean) {
-                Expect::Refused
-            } else {
-                Expect::NoServerError
-            };
-            queries.push((format!("{} {label}", f.name), format!("{}={value}", f.name), expect));
+            let expect =
+                if write || (f.strict_text && matches!(f.kind, Kind::String | Kind::Boolean)) {
+                    Expect::Refused
+                } else {
+                    Expect::NoServerError
+                };
+            queries.push((
+                format!("{} {label}", f.name),
+                format!("{}={value}", f.name),
+                expect,
+            ));
         }
     }
     for (label, q, expect) in queries {
         push(
             format!("query {label}"),
             format!("{qpath}?{q}"),
-            base_headers(false),
+            base_headers(),
             qbody.as_ref().map(|_| "application/json".to_string()),
             qbody.clone(),
             expect,
@@ -1135,18 +1260,27 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
     }
 
     // Headers.
-    let (hpath, hbody) = (real_path.clone(), real_body_text.clone().map(String::into_bytes));
+    let (hpath, hbody) = (
+        real_path.clone(),
+        real_body_text.clone().map(String::into_bytes),
+    );
     let hct = hbody.as_ref().map(|_| "application/json".to_string());
     if op.secured {
         for (label, t) in [
             ("no token", None),
             ("garbage token", Some("garbage.token.x".to_string())),
-            ("unsigned token", Some(format!("{}.e30.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#)))),
+            (
+                "unsigned token",
+                Some(format!(
+                    "{}.e30.",
+                    URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#)
+                )),
+            ),
         ] {
             push(
                 format!("auth {label}"),
                 hpath.clone(),
-                base_headers(true),
+                base_headers(),
                 hct.clone(),
                 hbody.clone(),
                 Expect::Refused,
@@ -1162,7 +1296,7 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
             ("non-ascii", Some("kunci-🦀".as_bytes().to_vec())),
             ("quoted with a quote", Some(br#""a"b""#.to_vec())),
         ] {
-            let mut h: Vec<(String, Vec<u8>)> = base_headers(true)
+            let mut h: Vec<(String, Vec<u8>)> = base_headers()
                 .into_iter()
                 .filter(|(k, _)| k != "idempotency-key")
                 .collect();
@@ -1184,11 +1318,14 @@ fn probes(op: &Operation, case: &Case, fx: &Fx) -> Vec<Probe> {
         for (label, v) in [
             ("missing", None),
             ("garbage", Some(b"garbage".to_vec())),
-            ("overflowing version", Some(br#""v99999999999999999999""#.to_vec())),
+            (
+                "overflowing version",
+                Some(br#""v99999999999999999999""#.to_vec()),
+            ),
             ("negative version", Some(br#""v-1""#.to_vec())),
             ("non-ascii", Some("\"v1🦀\"".as_bytes().to_vec())),
         ] {
-            let mut h: Vec<(String, Vec<u8>)> = base_headers(true)
+            let mut h: Vec<(String, Vec<u8>)> = base_headers()
                 .into_iter()
                 .filter(|(k, _)| k != "if-match")
                 .collect();
@@ -1263,7 +1400,12 @@ async fn send(addr: &str, p: &Probe) -> std::io::Result<Answer> {
     let split = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no response head: {:?}", String::from_utf8_lossy(&buf))))?;
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "no response head: {:?}",
+                String::from_utf8_lossy(&buf)
+            ))
+        })?;
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut raw_body = buf[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
@@ -1289,7 +1431,8 @@ async fn send(addr: &str, p: &Probe) -> std::io::Result<Answer> {
         let mut out = Vec::new();
         let mut rest = &raw_body[..];
         while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
-            let n = usize::from_str_radix(String::from_utf8_lossy(&rest[..i]).trim(), 16).unwrap_or(0);
+            let n =
+                usize::from_str_radix(String::from_utf8_lossy(&rest[..i]).trim(), 16).unwrap_or(0);
             if n == 0 || rest.len() < i + 2 + n {
                 break;
             }
@@ -1321,7 +1464,10 @@ fn verdict(p: &Probe, a: &Answer) -> Option<String> {
     }
     if a.status >= 400 {
         if !a.content_type.starts_with("application/problem+json") {
-            return Some(format!("{} with content type {:?}: {short}", a.status, a.content_type));
+            return Some(format!(
+                "{} with content type {:?}: {short}",
+                a.status, a.content_type
+            ));
         }
         let doc: Value = match serde_json::from_slice(&a.body) {
             Ok(v) => v,
@@ -1333,7 +1479,10 @@ fn verdict(p: &Probe, a: &Answer) -> Option<String> {
             }
         }
         if doc["status"].as_u64() != Some(u64::from(a.status)) {
-            return Some(format!("{} problem with status {}: {short}", a.status, doc["status"]));
+            return Some(format!(
+                "{} problem with status {}: {short}",
+                a.status, doc["status"]
+            ));
         }
     }
     None
@@ -1351,7 +1500,11 @@ struct Row {
 }
 
 /// Tables whose rows a refused request may legitimately write (see the module comment).
-const UNFINGERPRINTED: [&str; 3] = ["login_attempts", "idempotency_keys", "__diesel_schema_migrations"];
+const UNFINGERPRINTED: [&str; 3] = [
+    "login_attempts",
+    "idempotency_keys",
+    "__diesel_schema_migrations",
+];
 
 fn fingerprint(conn: &mut PgConnection) -> BTreeMap<String, String> {
     let excluded = UNFINGERPRINTED
@@ -1386,8 +1539,12 @@ fn diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> 
         .map(|k| {
             format!(
                 "{k}: {} → {}",
-                before.get(k).map_or("-", |v| v.split(':').next().unwrap_or(v)),
-                after.get(k).map_or("-", |v| v.split(':').next().unwrap_or(v))
+                before
+                    .get(k)
+                    .map_or("-", |v| v.split(':').next().unwrap_or(v)),
+                after
+                    .get(k)
+                    .map_or("-", |v| v.split(':').next().unwrap_or(v))
             )
         })
         .collect()
@@ -1480,7 +1637,10 @@ async fn every_operation_refuses_bad_input_without_writing() {
         before = after;
     }
     let took = start.elapsed();
-    println!("{sent} requests over {} operations in {took:?}; statuses: {statuses:?}", ops.len());
+    println!(
+        "{sent} requests over {} operations in {took:?}; statuses: {statuses:?}",
+        ops.len()
+    );
     // Keys stored meanwhile: only final refusals that a retry must replay.
     let stored: i64 = diesel::sql_query(
         "SELECT count(*) AS n FROM idempotency_keys WHERE created_at >= $1::timestamptz \
@@ -1501,7 +1661,9 @@ async fn every_operation_refuses_bad_input_without_writing() {
         report.push_str(&format!("\nwrote: {w}"));
     }
     if stored > 0 {
-        report.push_str(&format!("\n{stored} idempotency keys stored that are not final refusals"));
+        report.push_str(&format!(
+            "\n{stored} idempotency keys stored that are not final refusals"
+        ));
     }
     assert!(report.is_empty(), "bad input broke the contract:{report}");
     money::assert_books_balance(&app);

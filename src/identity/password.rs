@@ -116,7 +116,12 @@ mod tests {
     fn new_passwords_have_no_control_characters() {
         assert!(validate("sandi-baru-123").is_ok());
         assert!(validate("sandi baru 🦀 123").is_ok());
-        for bad in ["sandi\0baru-123", "sandi\tbaru-123", "sandi-baru-123\n", "\u{7f}sandi-baru"] {
+        for bad in [
+            "sandi\0baru-123",
+            "sandi\tbaru-123",
+            "sandi-baru-123\n",
+            "\u{7f}sandi-baru",
+        ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }
