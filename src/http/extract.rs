@@ -137,7 +137,7 @@ fn read_json_body(
 /// Parses JSON, turning serde's message into a field error with the path of the bad field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -164,7 +164,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             path
         };
         Error::Validation(vec![FieldError::new(field, msg)])
-    })
+    })?;
+    // One document and nothing after it but whitespace (`{…}x`, `{…}}` or `{…}{…}` is malformed).
+    de.end()
+        .map_err(|e| Error::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 pub(crate) fn backticked_after<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
@@ -338,6 +342,21 @@ mod tests {
         match run(Some("application/json"), br#"{"x":1}"#).await {
             Err(Error::Validation(errs)) => assert_eq!(errs[0].field, "x"),
             other => panic!("expected an unknown field, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn trailing_characters_are_malformed() {
+        let ok = br#"{"price_idr":1,"lines":[]}"#;
+        assert!(parse_json::<Body>(ok).is_ok());
+        assert!(parse_json::<Body>(b" {\"price_idr\":1,\"lines\":[]} \n").is_ok());
+        for tail in [&b"x"[..], b"}", br#"{"price_idr":1,"lines":[]}"#, b"\0"] {
+            let body = [&ok[..], tail].concat();
+            assert!(
+                matches!(parse_json::<Body>(&body), Err(Error::BadRequest(_))),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
         }
     }
 

@@ -26,6 +26,11 @@ pub fn validate(password: &str) -> std::result::Result<(), String> {
     if n > MAX_LEN {
         return Err(format!("at most {MAX_LEN} characters"));
     }
+    // NUL and other control characters cannot be typed at a login form, and some tools cut a
+    // password at NUL: a new password has none.
+    if password.chars().any(char::is_control) {
+        return Err("no control characters (NUL, tab, newline, …)".into());
+    }
     Ok(())
 }
 
@@ -105,5 +110,19 @@ mod tests {
         assert!(!verify_blocking("rahasia-desa-2", Some(&h)));
         assert!(!verify_blocking("pasar-dummy-password-for-timing", None));
         assert!(!verify_blocking("x", Some("not a hash")));
+    }
+
+    #[test]
+    fn new_passwords_have_no_control_characters() {
+        assert!(validate("sandi-baru-123").is_ok());
+        assert!(validate("sandi baru 🦀 123").is_ok());
+        for bad in [
+            "sandi\0baru-123",
+            "sandi\tbaru-123",
+            "sandi-baru-123\n",
+            "\u{7f}sandi-baru",
+        ] {
+            assert!(validate(bad).is_err(), "{bad:?}");
+        }
     }
 }
