@@ -105,7 +105,12 @@ impl ProgrammeStatus {
 
 impl ProgrammeRow {
     pub fn status(&self, today: NaiveDate) -> ProgrammeStatus {
-        ProgrammeStatus::of(self.closed_at.is_some(), self.starts_on, self.ends_on, today)
+        ProgrammeStatus::of(
+            self.closed_at.is_some(),
+            self.starts_on,
+            self.ends_on,
+            today,
+        )
     }
 }
 
