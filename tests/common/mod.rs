@@ -22,9 +22,27 @@ const REGION_PREFIXES: [&str; 2] = ["34", "31"];
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 
 fn admin_url() -> String {
-    std::env::var("PASAR_TEST_DATABASE_URL")
+    let url = std::env::var("PASAR_TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
-        .expect("run the tests with scripts/test.sh, or set DATABASE_URL to a PostgreSQL server")
+        .expect("run the tests with scripts/test.sh, or set DATABASE_URL to a PostgreSQL server");
+    without_tls_on_loopback(&url)
+}
+
+/// A loopback server gains nothing from TLS, and libpq's OpenSSL cleanup at process exit can
+/// race the server threads a test leaves running (seen as a rare "double free" abort after a
+/// test had passed): so tests talk plain TCP to 127.0.0.1 unless the URL asks otherwise.
+fn without_tls_on_loopback(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    let loopback = matches!(
+        u.host_str(),
+        Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
+    );
+    if loopback && !u.query_pairs().any(|(k, _)| k == "sslmode") {
+        u.query_pairs_mut().append_pair("sslmode", "disable");
+    }
+    u.to_string()
 }
 
 fn with_db(url: &str, db: &str) -> String {
