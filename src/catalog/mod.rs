@@ -143,23 +143,37 @@ pub fn categories(conn: &mut PgConnection) -> Result<Vec<Category>> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: String,
     /// A category slug (`GET /categories`).
     pub category: String,
     /// kg, gram, liter, ml, pcs, ikat, pack, karung, botol, lusin, porsi, paket, or a custom unit (≤ 20 characters).
     pub unit: String,
     /// Integer rupiah, 100..=2,000,000,000.
+    #[schema(minimum = 100, maximum = 2_000_000_000)]
     pub price_idr: i64,
     pub discount: Option<Discount>,
     /// Opening stock (later changes go through stock adjustments).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub weight_grams: Option<i64>,
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub photo_urls: Vec<String>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub certifications: Vec<String>,
     #[serde(default)]
     pub flagship: bool,
@@ -172,16 +186,29 @@ pub struct NewProduct {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
     pub category: Option<String>,
     pub unit: Option<String>,
+    #[schema(minimum = 100, maximum = 2_000_000_000)]
     pub price_idr: Option<i64>,
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
     pub discount: Option<Option<Discount>>,
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub weight_grams: Option<Option<i64>>,
+    #[schema(max_items = 5)]
     pub photo_urls: Option<Vec<String>>,
+    #[schema(max_items = 10)]
     pub certifications: Option<Vec<String>>,
     pub flagship: Option<bool>,
     /// `active`, `inactive` or `archived` (a published product never returns to `draft`, and
@@ -476,8 +503,14 @@ pub fn archive(
 #[serde(deny_unknown_fields)]
 pub struct NewAdjustment {
     /// Units added (positive) or removed (negative), not zero.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub delta: i64,
     /// Why: restock, spoiled, stock count, …
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 

@@ -138,15 +138,38 @@ async fn get_order(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
+    pub reason: Option<String>,
+}
+
+/// The body of an action that needs a reason (reject, dispute).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredReasonBody {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$")]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipBody {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub courier_name: Option<String>,
     pub courier_phone: Option<String>,
     /// A tracking note for the buyer.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 
@@ -163,6 +186,11 @@ pub enum Outcome {
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     pub outcome: Outcome,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 
@@ -230,13 +258,13 @@ macro_rules! order_action {
 }
 
 macro_rules! order_action_with_reason {
-    ($fn:ident, $path:literal, $action:expr, $doc:literal) => {
+    ($fn:ident, $path:literal, $action:expr, $body:ty, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(
             tag = "orders",
             security(("bearer" = [])),
             params(("id" = Uuid, Path), IdempotencyKey),
-            request_body = ReasonBody,
+            request_body = $body,
             responses(
                 (status = 200, body = Order),
                 (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -252,7 +280,7 @@ macro_rules! order_action_with_reason {
             caller: Caller,
             key: IdempotencyKey,
             id: web::Path<Uuid>,
-            body: HashedJsonOrEmpty<ReasonBody>,
+            body: HashedJsonOrEmpty<$body>,
         ) -> Result<Stored> {
             let details = super::details($action, body.value.reason.as_deref(), None, None)?;
             transition(
@@ -287,18 +315,21 @@ order_action_with_reason!(
     reject,
     "/orders/{id}/reject",
     Action::Reject,
+    RequiredReasonBody,
     "Reject a placed order with a reason (the seller): the money goes back to the buyer, the stock to the products."
 );
 order_action_with_reason!(
     cancel,
     "/orders/{id}/cancel",
     Action::Cancel,
+    ReasonBody,
     "Cancel: the buyer while it is placed, the seller once accepted (reason optional). The money and the stock go back."
 );
 order_action_with_reason!(
     dispute,
     "/orders/{id}/dispute",
     Action::Dispute,
+    RequiredReasonBody,
     "Dispute a shipped order with a reason (the buyer), before it completes; the seller village's admin resolves it."
 );
 

@@ -336,8 +336,10 @@ pub struct ShopUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
     /// Delivery fee inside the shop's village, rupiah (0..=10,000,000).
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub delivery_fee_village_idr: Option<i64>,
     /// Delivery fee to other villages, rupiah (0..=10,000,000).
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub delivery_fee_other_idr: Option<i64>,
     /// Whether buyers may pick up.
     pub pickup: Option<bool>,

@@ -251,6 +251,7 @@ pub struct VillageUpdate {
     #[schema(value_type = Option<String>)]
     pub idm_status: Option<Option<String>>,
     /// 0..=10000 basis points of each completed sale for the village (PADes).
+    #[schema(minimum = 0, maximum = 10_000)]
     pub village_share_bps: Option<i32>,
 }
 
@@ -407,9 +408,16 @@ pub fn list_networks(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(minimum = 0, maximum = 10_000)]
     pub network_fee_bps: Option<i32>,
     /// Replaces the member villages.
+    #[schema(min_items = 1, max_items = 1000)]
     pub village_codes: Option<Vec<String>>,
 }
 

