@@ -75,6 +75,7 @@ async fn create_product(
 pub struct ShopProductsQuery {
     /// draft, active, inactive or archived; all when absent.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -45,6 +45,7 @@ pub struct ProductQuery {
     /// district, regency, province, rest; the default when signed in). Default without a token:
     /// `relevance` with `q`, else `newest`.
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// Offline sync: every change since this time (RFC 3339, 1970-01-01T00:00:00Z to

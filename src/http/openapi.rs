@@ -8,6 +8,8 @@
 //! - 401: an operation that reads the caller's token (required or optional), sent a bad one;
 //! - 404: a path whose object does not exist or is hidden from the caller;
 //! - 413: a body over 64 KiB;
+//! - 409 and 422 where an `Idempotency-Key` is taken: the same key still running, or reused for
+//!   another request;
 //! - 503: the database is unreachable, saturated or too slow (a `Retry-After` is sent), or a read
 //!   ran past `PASAR_REQUEST_TIMEOUT_MS`.
 //!
@@ -85,6 +87,21 @@ pub fn complete(api: &mut OpenApi) {
             }
             if body {
                 add(op, "413", || problem("the request body is over 64 KiB"));
+            }
+            let keyed = op.parameters.iter().flatten().any(
+                |p| matches!(p, RefOr::T(p) if p.name == crate::http::idempotency::KEY_HEADER),
+            );
+            if keyed {
+                add(op, "409", || {
+                    problem(
+                        "a request with the same Idempotency-Key is still running, or the state conflicts",
+                    )
+                });
+                add(op, "422", || {
+                    problem(
+                        "the Idempotency-Key was used for another request (other operation or body)",
+                    )
+                });
             }
             add(op, "503", || {
                 with_retry_after(problem(

@@ -79,6 +79,7 @@ pub struct OrderQuery {
     /// `buyer` (default: your purchases and your shops') or `seller` (your shops' sales).
     pub role: Option<ListRole>,
     pub status: Option<OrderStatus>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

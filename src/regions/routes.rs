@@ -23,6 +23,7 @@ pub struct RegionQuery {
     pub q: Option<String>,
     /// 1 province, 2 regency/city, 3 district, 4 village.
     pub level: Option<i16>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -60,6 +60,7 @@ async fn apply(
 pub struct ShopQuery {
     /// Default `active`; other statuses for the village admin.
     pub status: Option<super::ShopStatus>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -72,6 +72,7 @@ async fn onboard_village(
 pub struct VillageQuery {
     /// Region code prefix: villages inside this province, regency or district.
     pub region: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
