@@ -152,3 +152,32 @@ fn add_links(api: &mut OpenApi) {
             .insert(name.to_string(), RefOr::T(link.build()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every `$ref` of the document names a schema it defines (utoipa registers the schemas of
+    /// bodies, not those of parameters: a parameter's enum must be `#[param(inline)]`).
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = serde_json::to_value(crate::app::openapi()).unwrap();
+        let defined = doc["components"]["schemas"].as_object().unwrap();
+        let mut missing = Vec::new();
+        let mut stack = vec![&doc];
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(r)) = m.get("$ref")
+                        && let Some(name) = r.strip_prefix("#/components/schemas/")
+                        && !defined.contains_key(name)
+                    {
+                        missing.push(name.to_string());
+                    }
+                    stack.extend(m.values());
+                }
+                serde_json::Value::Array(a) => stack.extend(a),
+                _ => {}
+            }
+        }
+        assert!(missing.is_empty(), "unresolvable references: {missing:?}");
+    }
+}

@@ -77,6 +77,7 @@ async fn checkout(
 #[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// `buyer` (default: your purchases and your shops') or `seller` (your shops' sales).
+    #[param(inline)]
     pub role: Option<ListRole>,
     pub status: Option<OrderStatus>,
     #[param(minimum = 1, maximum = 100)]
