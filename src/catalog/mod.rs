@@ -388,7 +388,8 @@ pub fn update(
         shop_status,
         ..
     } = load_managed(conn, caller, id, Lock::ForUpdate)?;
-    check_version(&before, expected_version)?;
+    // The body is checked (against the product as it is now) before `If-Match`: a bad body is a
+    // 400 whatever the ETag, and a good one sent with a stale ETag a 412.
     let mut errors = Vec::new();
     let name = u
         .name
@@ -444,6 +445,7 @@ pub fn update(
     if let Some(c) = &u.category {
         check_category(conn, c)?;
     }
+    check_version(&before, expected_version)?;
     let row: ProductRow = diesel::update(products::table.find(id))
         .set((
             products::name.eq(&name),

@@ -160,6 +160,7 @@ async fn get_product(
 }
 
 /// Change a product. `If-Match` with the `ETag` you read is required: 412 when it changed since.
+/// The body is checked first: an invalid body is a 400 whatever the `If-Match`.
 #[utoipa::path(
     tag = "catalog",
     security(("bearer" = [])),
