@@ -158,6 +158,11 @@ pub struct NewProduct {
     /// A category slug (`GET /categories`).
     pub category: String,
     /// kg, gram, liter, ml, pcs, ikat, pack, karung, botol, lusin, porsi, paket, or a custom unit (≤ 20 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub unit: String,
     /// Integer rupiah, 100..=2,000,000,000.
     #[schema(minimum = 100, maximum = 2_000_000_000)]
@@ -198,6 +203,12 @@ pub struct ProductUpdate {
     )]
     pub description: Option<String>,
     pub category: Option<String>,
+    /// As in `NewProduct`.
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub unit: Option<String>,
     #[schema(minimum = 100, maximum = 2_000_000_000)]
     pub price_idr: Option<i64>,

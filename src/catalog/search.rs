@@ -34,8 +34,10 @@ pub struct ProductQuery {
     /// Products of the member villages of this network.
     pub network: Option<Uuid>,
     /// Lowest final price, rupiah.
+    #[param(minimum = 0, maximum = 2_000_000_000)]
     pub min_price: Option<i64>,
-    /// Highest final price, rupiah.
+    /// Highest final price, rupiah; not below `min_price`.
+    #[param(minimum = 0, maximum = 2_000_000_000)]
     pub max_price: Option<i64>,
     /// Only products with stock.
     pub in_stock: Option<bool>,

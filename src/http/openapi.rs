@@ -103,6 +103,7 @@ pub fn complete(api: &mut OpenApi) {
                     )
                 });
             }
+            constrain_parameters(path, op);
             add(op, "503", || {
                 with_retry_after(problem(
                     "the database is unavailable or busy, or the request took too long; retry",
@@ -111,6 +112,46 @@ pub fn complete(api: &mut OpenApi) {
         }
     }
     add_links(api);
+}
+
+/// A Kemendagri region code of any level: `34`, `34.02`, `34.02.15` or `34.02.15.2004`.
+pub const REGION_CODE_PATTERN: &str = r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$";
+
+/// States in the schema what the handlers check of parameters the derives leave as plain
+/// strings: region codes (`/regions/{code}`, `?region=`), the reports' dates (`from`, `to`),
+/// and the reports' and product search's choices (`format`, `granularity`, `sort`).
+fn constrain_parameters(path: &str, op: &mut Operation) {
+    use utoipa::openapi::schema::{KnownFormat, Schema, SchemaFormat};
+    let reports = path.ends_with("/dashboard") || path.ends_with("/circulation");
+    for p in op.parameters.iter_mut().flatten() {
+        let RefOr::T(p) = p else { continue };
+        let Some(RefOr::T(Schema::Object(schema))) = p.schema.as_mut() else {
+            continue;
+        };
+        let choices: &[&str] = match (&p.parameter_in, p.name.as_str()) {
+            (ParameterIn::Path, "code") if path.starts_with("/api/v1/regions/") => {
+                schema.pattern = Some(REGION_CODE_PATTERN.into());
+                &[]
+            }
+            (ParameterIn::Query, "region") => {
+                schema.pattern = Some(REGION_CODE_PATTERN.into());
+                &[]
+            }
+            (ParameterIn::Query, "from" | "to") if reports => {
+                schema.format = Some(SchemaFormat::KnownFormat(KnownFormat::Date));
+                &[]
+            }
+            (ParameterIn::Query, "format") if reports => &["json", "csv"],
+            (ParameterIn::Query, "granularity") if reports => &["day", "week", "month"],
+            (ParameterIn::Query, "sort") if path == "/api/v1/products" => {
+                &["relevance", "price_asc", "price_desc", "newest", "local"]
+            }
+            _ => &[],
+        };
+        if !choices.is_empty() {
+            schema.enum_values = Some(choices.iter().map(|c| (*c).into()).collect());
+        }
+    }
 }
 
 /// `(path, method, status, link name, target operationId, [(parameter, runtime expression)])`.

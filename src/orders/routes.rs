@@ -160,11 +160,15 @@ pub struct RequiredReasonBody {
 #[serde(deny_unknown_fields)]
 pub struct ShipBody {
     #[schema(
+        required = true,
+        value_type = String,
         min_length = 1,
         max_length = 100,
         pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
     )]
     pub courier_name: Option<String>,
+    /// `08…`, `628…` or `+628…`; stored as E.164.
+    #[schema(required = true, value_type = String, pattern = r"^(\+62|62|0)8[0-9]{8,11}$")]
     pub courier_phone: Option<String>,
     /// A tracking note for the buyer.
     #[schema(

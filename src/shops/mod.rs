@@ -145,8 +145,17 @@ fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Shop> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShopApplication {
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: String,
     /// `bumdes_unit`, `umkm` or `group`.
     pub kind: String,
@@ -333,7 +342,16 @@ fn decide_in(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShopUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
     /// Delivery fee inside the shop's village, rupiah (0..=10,000,000).
     #[schema(minimum = 0, maximum = 10_000_000)]

@@ -60,7 +60,8 @@ pub struct NewBumdes {
         pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
     )]
     pub name: String,
-    /// `desa` or `bersama`.
+    /// `desa` or `bersama` (only a `bersama` one has `partner_village_codes`).
+    #[schema(schema_with = bumdes_kind_schema)]
     pub kind: String,
     /// Registration number (badan hukum), if any.
     #[schema(
@@ -399,4 +400,11 @@ pub fn answer_invitation(
         )?;
         Ok(after)
     })
+}
+
+fn bumdes_kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["desa", "bersama"]))
+        .build()
 }
