@@ -24,7 +24,13 @@ RULES = [
     ("GET", "/api/v1/products", "sort", "local needs a signed-in caller"),
     ("GET", "/api/v1/products", "sort", "relevance needs q"),
     ("GET", "/api/v1/products", None, "not combinable with updated_since"),
+    ("GET", "/api/v1/products", "updated_since", "an RFC 3339 time from 1970-01-01T00:00:00Z"),
     ("POST", "/api/v1/checkouts", "delivery.address", "not used with pickup"),
+    ("POST", "/api/v1/checkouts", None, "this product is in an earlier line already"),
+    ("POST", "/api/v1/villages/{code}/aid-programmes", "network_id", "only with scope network"),
+    ("POST", "/api/v1/villages/{code}/shops", "bumdes_unit_id", "only for kind bumdes_unit"),
+    # `not: {const: 0}` would say it, but utoipa 6 cannot emit `not`; the description does.
+    ("POST", "/api/v1/products/{id}/stock-adjustments", "delta", "non-zero"),
     ("POST", "/api/v1/villages/{code}/bumdes", "partner_village_codes", "a BUMDes of kind desa"),
     (None, None, "discount.value", "an amount discount is at least 1 and less than price_idr"),
     # Rules on the server's state.

@@ -178,6 +178,13 @@ async fn etags_and_optimistic_updates() {
         .send()
         .await
         .expect_problem(400, "validation");
+    app.patch(&path)
+        .token(&op)
+        .header("if-match", "not-an-etag")
+        .json(&json!({"weight_grams": 0}))
+        .send()
+        .await
+        .expect_problem(400, "validation");
     app.get(&path)
         .header("if-none-match", &etag)
         .send()

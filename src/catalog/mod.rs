@@ -178,11 +178,12 @@ pub struct NewProduct {
     #[schema(max_items = 5)]
     pub photo_urls: Vec<String>,
     #[serde(default)]
-    #[schema(max_items = 10)]
+    #[schema(schema_with = certifications_schema)]
     pub certifications: Vec<String>,
     #[serde(default)]
     pub flagship: bool,
     /// `draft`, `active` (default) or `inactive`.
+    #[schema(schema_with = new_product_status_schema)]
     pub status: Option<ProductStatus>,
 }
 
@@ -219,7 +220,7 @@ pub struct ProductUpdate {
     pub weight_grams: Option<Option<i64>>,
     #[schema(max_items = 5)]
     pub photo_urls: Option<Vec<String>>,
-    #[schema(max_items = 10)]
+    #[schema(schema_with = certifications_update_schema)]
     pub certifications: Option<Vec<String>>,
     pub flagship: Option<bool>,
     /// `active`, `inactive` or `archived` (a published product never returns to `draft`, and
@@ -391,7 +392,7 @@ pub fn update(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
-    expected_version: Option<i32>,
+    precondition: crate::http::IfMatch,
     u: &ProductUpdate,
 ) -> Result<Product> {
     let Loaded {
@@ -456,7 +457,7 @@ pub fn update(
     if let Some(c) = &u.category {
         check_category(conn, c)?;
     }
-    check_version(&before, expected_version)?;
+    check_version(&before, precondition.expected_version()?)?;
     let row: ProductRow = diesel::update(products::table.find(id))
         .set((
             products::name.eq(&name),
@@ -608,4 +609,49 @@ pub fn adjustments(
         q = q.filter(stock_adjustments::id.lt(b));
     }
     Ok(page(q.load(conn)?, limit, |a| a.id, |a| a))
+}
+
+/// Up to 10 certifications (PIRT, halal, …), each 1 to 40 characters without control characters.
+fn certifications_array(nullable: bool) -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(40))
+        .pattern(Some(
+            r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        ));
+    let types = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::new(Type::Array)
+    };
+    ArrayBuilder::new()
+        .schema_type(types)
+        .items(item)
+        .max_items(Some(10))
+        .build()
+}
+
+fn certifications_schema() -> utoipa::openapi::Array {
+    certifications_array(false)
+}
+
+fn certifications_update_schema() -> utoipa::openapi::Array {
+    certifications_array(true)
+}
+
+/// A new product starts `draft`, `active` or `inactive` (not `archived`), or null for `active`.
+fn new_product_status_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([
+            serde_json::Value::from("draft"),
+            "active".into(),
+            "inactive".into(),
+            serde_json::Value::Null,
+        ]))
+        .description(Some("`draft`, `active` (default) or `inactive`"))
+        .build()
 }

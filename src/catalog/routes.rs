@@ -189,10 +189,10 @@ async fn update_product(
             "send If-Match with the product's ETag".into(),
         ));
     }
-    let expected = precondition.expected_version()?;
+    // Evaluated after the body is checked (in `update`): an unparseable ETag is a 412 too.
     let id = id.into_inner();
     let p = db::transaction(&state.pool, move |conn| {
-        super::update(conn, &caller, id, expected, &body.0)
+        super::update(conn, &caller, id, precondition, &body.0)
     })
     .await?;
     Ok(with_etag(HttpResponse::Ok(), &p))

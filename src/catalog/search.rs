@@ -45,7 +45,7 @@ pub struct ProductQuery {
     pub flagship: Option<bool>,
     /// `relevance`, `price_asc`, `price_desc`, `newest` or `local` (own village, then network,
     /// district, regency, province, rest; the default when signed in). Default without a token:
-    /// `relevance` with `q`, else `newest`.
+    /// `relevance` with `q`, else `newest`. `relevance` needs `q`; `local` needs a token.
     pub sort: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,

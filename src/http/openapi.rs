@@ -143,6 +143,9 @@ fn constrain_parameters(path: &str, op: &mut Operation) {
             }
             (ParameterIn::Query, "format") if reports => &["json", "csv"],
             (ParameterIn::Query, "granularity") if reports => &["day", "week", "month"],
+            (ParameterIn::Query, "status") if path == "/api/v1/shops/{id}/products" => {
+                &["draft", "active", "inactive", "archived"]
+            }
             (ParameterIn::Query, "sort") if path == "/api/v1/products" => {
                 &["relevance", "price_asc", "price_desc", "newest", "local"]
             }
@@ -164,10 +167,249 @@ type LinkSpec = (
     &'static [(&'static str, &'static str)],
 );
 
-const LINKS: &[LinkSpec] = &[];
+const BODY_ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const FIRST_ORDER: &[(&str, &str)] = &[("id", "$response.body#/orders/0/id")];
+
+const LINKS: &[LinkSpec] = &[
+    // A new aid programme → its reads and actions.
+    (
+        "/api/v1/villages/{code}/aid-programmes",
+        "post",
+        "201",
+        "GetProgramme",
+        "programme",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/aid-programmes",
+        "post",
+        "201",
+        "FundProgramme",
+        "fund",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/aid-programmes",
+        "post",
+        "201",
+        "Disburse",
+        "disburse",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/aid-programmes",
+        "post",
+        "201",
+        "Recipients",
+        "recipients",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/aid-programmes",
+        "post",
+        "201",
+        "CloseProgramme",
+        "close",
+        BODY_ID,
+    ),
+    // A new product → read, stock, archive.
+    (
+        "/api/v1/shops/{id}/products",
+        "post",
+        "201",
+        "GetProduct",
+        "get_product",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/shops/{id}/products",
+        "post",
+        "201",
+        "StockHistory",
+        "stock_history",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/shops/{id}/products",
+        "post",
+        "201",
+        "AdjustStock",
+        "adjust_stock",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/shops/{id}/products",
+        "post",
+        "201",
+        "ArchiveProduct",
+        "archive_product",
+        BODY_ID,
+    ),
+    // A new shop application → read, update, review.
+    (
+        "/api/v1/villages/{code}/shops",
+        "post",
+        "201",
+        "GetShop",
+        "get_shop",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/shops",
+        "post",
+        "201",
+        "UpdateShop",
+        "update_shop",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/shops",
+        "post",
+        "201",
+        "ApproveShop",
+        "approve",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/shops",
+        "post",
+        "201",
+        "RejectShop",
+        "reject_shop",
+        BODY_ID,
+    ),
+    // A new network → read, update, report.
+    (
+        "/api/v1/networks",
+        "post",
+        "201",
+        "GetNetwork",
+        "get_network",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/networks",
+        "post",
+        "201",
+        "UpdateNetwork",
+        "update_network",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/networks",
+        "post",
+        "201",
+        "Circulation",
+        "circulation",
+        BODY_ID,
+    ),
+    // A new BUMDes → read, add a unit.
+    (
+        "/api/v1/villages/{code}/bumdes",
+        "post",
+        "201",
+        "GetBumdes",
+        "get_bumdes",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/villages/{code}/bumdes",
+        "post",
+        "201",
+        "AddUnit",
+        "add_unit",
+        BODY_ID,
+    ),
+    // A checkout → its (first) order's read and actions.
+    (
+        "/api/v1/checkouts",
+        "post",
+        "201",
+        "GetOrder",
+        "get_order",
+        FIRST_ORDER,
+    ),
+    (
+        "/api/v1/checkouts",
+        "post",
+        "201",
+        "AcceptOrder",
+        "accept",
+        FIRST_ORDER,
+    ),
+    (
+        "/api/v1/checkouts",
+        "post",
+        "201",
+        "RejectOrder",
+        "reject",
+        FIRST_ORDER,
+    ),
+    (
+        "/api/v1/checkouts",
+        "post",
+        "201",
+        "CancelOrder",
+        "cancel",
+        FIRST_ORDER,
+    ),
+    (
+        "/api/v1/checkouts",
+        "post",
+        "201",
+        "ShipOrder",
+        "ship",
+        FIRST_ORDER,
+    ),
+    // An order → its next actions.
+    (
+        "/api/v1/orders/{id}/accept",
+        "post",
+        "200",
+        "ShipOrder",
+        "ship",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/orders/{id}/ship",
+        "post",
+        "200",
+        "ConfirmOrder",
+        "confirm",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/orders/{id}/ship",
+        "post",
+        "200",
+        "DisputeOrder",
+        "dispute",
+        BODY_ID,
+    ),
+    (
+        "/api/v1/orders/{id}/dispute",
+        "post",
+        "200",
+        "ResolveOrder",
+        "resolve",
+        BODY_ID,
+    ),
+];
 
 fn add_links(api: &mut OpenApi) {
+    let ids: std::collections::HashSet<String> = api
+        .paths
+        .paths
+        .values()
+        .flat_map(|i| [&i.get, &i.post, &i.put, &i.patch, &i.delete])
+        .flatten()
+        .filter_map(|op| op.operation_id.clone())
+        .collect();
     for (path, method, status, name, target, params) in LINKS {
+        assert!(
+            ids.contains(*target),
+            "link {name} to unknown operation {target}"
+        );
         let item = api
             .paths
             .paths

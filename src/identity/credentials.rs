@@ -34,6 +34,7 @@ const CODE_LEN: usize = 10;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// Your password now: a 400 naming this field when it is not.
     pub current_password: String,
     #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,

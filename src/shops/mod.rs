@@ -158,8 +158,9 @@ pub struct ShopApplication {
     )]
     pub description: String,
     /// `bumdes_unit`, `umkm` or `group`.
+    #[schema(schema_with = shop_kind_schema)]
     pub kind: String,
-    /// For `bumdes_unit`: the unit, of a BUMDes this village owns or co-owns.
+    /// Only for `bumdes_unit`, and then required: the unit, of a BUMDes this village owns or co-owns.
     pub bumdes_unit_id: Option<Uuid>,
 }
 
@@ -594,4 +595,12 @@ pub fn list(
         q = q.filter(shops::id.gt(a));
     }
     Ok(page(q.load(conn)?, limit, |s| s.id, |s| s))
+}
+
+fn shop_kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["bumdes_unit", "umkm", "group"]))
+        .description(Some("`bumdes_unit`, `umkm` or `group`"))
+        .build()
 }
