@@ -175,7 +175,7 @@ pub struct NewProduct {
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub weight_grams: Option<i64>,
     #[serde(default)]
-    #[schema(max_items = 5)]
+    #[schema(schema_with = photo_urls_schema)]
     pub photo_urls: Vec<String>,
     #[serde(default)]
     #[schema(schema_with = certifications_schema)]
@@ -218,7 +218,7 @@ pub struct ProductUpdate {
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub weight_grams: Option<Option<i64>>,
-    #[schema(max_items = 5)]
+    #[schema(schema_with = photo_urls_update_schema)]
     pub photo_urls: Option<Vec<String>>,
     #[schema(schema_with = certifications_update_schema)]
     pub certifications: Option<Vec<String>>,
@@ -654,4 +654,34 @@ fn new_product_status_schema() -> utoipa::openapi::Object {
         ]))
         .description(Some("`draft`, `active` (default) or `inactive`"))
         .build()
+}
+
+/// Up to 5 photo URLs: http or https with a host name, at most 2048 characters. The pattern is
+/// a subset of what the server takes (any WHATWG URL of those schemes with a host).
+fn photo_urls_array(nullable: bool) -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(2048))
+        .pattern(Some(
+            r"^https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][!-~]*)?$",
+        ));
+    let types = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::new(Type::Array)
+    };
+    ArrayBuilder::new()
+        .schema_type(types)
+        .items(item)
+        .max_items(Some(5))
+        .build()
+}
+
+fn photo_urls_schema() -> utoipa::openapi::Array {
+    photo_urls_array(false)
+}
+
+fn photo_urls_update_schema() -> utoipa::openapi::Array {
+    photo_urls_array(true)
 }

@@ -52,11 +52,11 @@ pub struct CheckoutLine {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryRequest {
     pub method: DeliveryMethod,
-    /// Required for `delivery`; not allowed with `pickup`.
+    /// Required for `delivery`; not allowed with `pickup`. 5 to 500 characters once trimmed.
     #[schema(
-        min_length = 1,
+        min_length = 5,
         max_length = 500,
-        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]{3,}[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
     )]
     pub address: Option<String>,
 }
