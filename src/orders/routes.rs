@@ -42,6 +42,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
         (status = 201, body = CheckoutResult),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "`buyer_shop_id` names no shop you can see"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`out-of-stock` (with `product_ids` and `lines`), `insufficient-funds`, or the same key still running"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "the key was used for another request"),
     )
