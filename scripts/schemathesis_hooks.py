@@ -40,6 +40,8 @@ RULES = [
     ("POST", "/api/v1/villages/{code}/aid-programmes", "ends_on", "at most three years after"),
     # Rules on the server's state.
     ("PATCH", "/api/v1/products/{id}", "status", "product cannot become"),
+    # Categories are data (GET /api/v1/categories), not a fixed enum of the schema.
+    (None, None, "category", "unknown category; see GET /api/v1/categories"),
     ("POST", "/api/v1/me/password", "current_password", "is not your current password"),
     ("POST", "/api/v1/shops/{id}/operators", "phone", "no member of this village has this phone"),
     ("POST", "/api/v1/villages/{code}/aid-programmes", "ends_on", "not in the past"),
