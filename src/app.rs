@@ -97,6 +97,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .service(readyz)
         .service(metrics)
         .split_for_parts();
+    let mut api = api;
+    http::openapi::complete(&mut api);
     api
 }
 
@@ -152,7 +154,7 @@ impl Application {
         let yaml = api_doc.to_yaml().expect("the OpenAPI document serializes");
         let routes = web::Data::new(http::methods::Routes::from_openapi(&api_doc));
         let mut server = HttpServer::new(move || {
-            let (app, api) = App::new()
+            let (app, mut api) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
                 .app_data(web::Data::new(state.clone()))
@@ -164,6 +166,7 @@ impl Application {
                 .service(readyz)
                 .service(metrics)
                 .split_for_parts();
+            http::openapi::complete(&mut api);
             let yaml = yaml.clone();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
                 .route(

@@ -170,6 +170,21 @@ async fn etags_and_optimistic_updates() {
         .send()
         .await
         .expect_problem(412, "precondition-failed");
+    // An invalid body is a 400 whatever the ETag: the body is checked before If-Match.
+    app.patch(&path)
+        .token(&op)
+        .header("if-match", &etag)
+        .json(&json!({"weight_grams": 0}))
+        .send()
+        .await
+        .expect_problem(400, "validation");
+    app.patch(&path)
+        .token(&op)
+        .header("if-match", "not-an-etag")
+        .json(&json!({"weight_grams": 0}))
+        .send()
+        .await
+        .expect_problem(400, "validation");
     app.get(&path)
         .header("if-none-match", &etag)
         .send()

@@ -118,6 +118,11 @@ impl ProgrammeRow {
 #[serde(deny_unknown_fields)]
 pub struct NewProgramme {
     /// 1–200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     pub kind: AidKind,
     /// First day it may be spent (WIB).
@@ -169,6 +174,7 @@ pub struct Recipient {
     /// A member of the programme's village.
     pub user_id: Uuid,
     /// 1..=1,000,000,000 rupiah.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub amount_idr: i64,
 }
 
@@ -176,7 +182,12 @@ pub struct Recipient {
 #[serde(deny_unknown_fields)]
 pub struct NewDisbursement {
     /// 1–1000 recipients, each at most once.
+    #[schema(min_items = 1, max_items = 1000)]
     pub recipients: Vec<Recipient>,
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 

@@ -143,27 +143,47 @@ pub fn categories(conn: &mut PgConnection) -> Result<Vec<Category>> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: String,
     /// A category slug (`GET /categories`).
     pub category: String,
     /// kg, gram, liter, ml, pcs, ikat, pack, karung, botol, lusin, porsi, paket, or a custom unit (≤ 20 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub unit: String,
     /// Integer rupiah, 100..=2,000,000,000.
+    #[schema(minimum = 100, maximum = 2_000_000_000)]
     pub price_idr: i64,
     pub discount: Option<Discount>,
     /// Opening stock (later changes go through stock adjustments).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub weight_grams: Option<i64>,
     #[serde(default)]
+    #[schema(schema_with = photo_urls_schema)]
     pub photo_urls: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = certifications_schema)]
     pub certifications: Vec<String>,
     #[serde(default)]
     pub flagship: bool,
     /// `draft`, `active` (default) or `inactive`.
+    #[schema(schema_with = new_product_status_schema)]
     pub status: Option<ProductStatus>,
 }
 
@@ -172,16 +192,35 @@ pub struct NewProduct {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
     pub category: Option<String>,
+    /// As in `NewProduct`.
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub unit: Option<String>,
+    #[schema(minimum = 100, maximum = 2_000_000_000)]
     pub price_idr: Option<i64>,
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
     pub discount: Option<Option<Discount>>,
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub weight_grams: Option<Option<i64>>,
+    #[schema(schema_with = photo_urls_update_schema)]
     pub photo_urls: Option<Vec<String>>,
+    #[schema(schema_with = certifications_update_schema)]
     pub certifications: Option<Vec<String>>,
     pub flagship: Option<bool>,
     /// `active`, `inactive` or `archived` (a published product never returns to `draft`, and
@@ -353,7 +392,7 @@ pub fn update(
     conn: &mut PgConnection,
     caller: &Caller,
     id: Uuid,
-    expected_version: Option<i32>,
+    precondition: crate::http::IfMatch,
     u: &ProductUpdate,
 ) -> Result<Product> {
     let Loaded {
@@ -361,7 +400,8 @@ pub fn update(
         shop_status,
         ..
     } = load_managed(conn, caller, id, Lock::ForUpdate)?;
-    check_version(&before, expected_version)?;
+    // The body is checked (against the product as it is now) before `If-Match`: a bad body is a
+    // 400 whatever the ETag, and a good one sent with a stale ETag a 412.
     let mut errors = Vec::new();
     let name = u
         .name
@@ -417,6 +457,7 @@ pub fn update(
     if let Some(c) = &u.category {
         check_category(conn, c)?;
     }
+    check_version(&before, precondition.expected_version()?)?;
     let row: ProductRow = diesel::update(products::table.find(id))
         .set((
             products::name.eq(&name),
@@ -476,8 +517,14 @@ pub fn archive(
 #[serde(deny_unknown_fields)]
 pub struct NewAdjustment {
     /// Units added (positive) or removed (negative), not zero.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub delta: i64,
     /// Why: restock, spoiled, stock count, …
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -562,4 +609,79 @@ pub fn adjustments(
         q = q.filter(stock_adjustments::id.lt(b));
     }
     Ok(page(q.load(conn)?, limit, |a| a.id, |a| a))
+}
+
+/// Up to 10 certifications (PIRT, halal, …), each 1 to 40 characters without control characters.
+fn certifications_array(nullable: bool) -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(40))
+        .pattern(Some(
+            r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        ));
+    let types = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::new(Type::Array)
+    };
+    ArrayBuilder::new()
+        .schema_type(types)
+        .items(item)
+        .max_items(Some(10))
+        .build()
+}
+
+fn certifications_schema() -> utoipa::openapi::Array {
+    certifications_array(false)
+}
+
+fn certifications_update_schema() -> utoipa::openapi::Array {
+    certifications_array(true)
+}
+
+/// A new product starts `draft`, `active` or `inactive` (not `archived`), or null for `active`.
+fn new_product_status_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([
+            serde_json::Value::from("draft"),
+            "active".into(),
+            "inactive".into(),
+            serde_json::Value::Null,
+        ]))
+        .description(Some("`draft`, `active` (default) or `inactive`"))
+        .build()
+}
+
+/// Up to 5 photo URLs: http or https with a host name, at most 2048 characters. The pattern is
+/// a subset of what the server takes (any WHATWG URL of those schemes with a host).
+fn photo_urls_array(nullable: bool) -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(2048))
+        .pattern(Some(
+            r"^https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][!-~]*)?$",
+        ));
+    let types = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::new(Type::Array)
+    };
+    ArrayBuilder::new()
+        .schema_type(types)
+        .items(item)
+        .max_items(Some(5))
+        .build()
+}
+
+fn photo_urls_schema() -> utoipa::openapi::Array {
+    photo_urls_array(false)
+}
+
+fn photo_urls_update_schema() -> utoipa::openapi::Array {
+    photo_urls_array(true)
 }

@@ -75,6 +75,7 @@ async fn create_product(
 pub struct ShopProductsQuery {
     /// draft, active, inactive or archived; all when absent.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -159,6 +160,7 @@ async fn get_product(
 }
 
 /// Change a product. `If-Match` with the `ETag` you read is required: 412 when it changed since.
+/// The body is checked first: an invalid body is a 400 whatever the `If-Match`.
 #[utoipa::path(
     tag = "catalog",
     security(("bearer" = [])),
@@ -187,10 +189,10 @@ async fn update_product(
             "send If-Match with the product's ETag".into(),
         ));
     }
-    let expected = precondition.expected_version()?;
+    // Evaluated after the body is checked (in `update`): an unparseable ETag is a 412 too.
     let id = id.into_inner();
     let p = db::transaction(&state.pool, move |conn| {
-        super::update(conn, &caller, id, expected, &body.0)
+        super::update(conn, &caller, id, precondition, &body.0)
     })
     .await?;
     Ok(with_etag(HttpResponse::Ok(), &p))

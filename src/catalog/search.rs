@@ -34,8 +34,10 @@ pub struct ProductQuery {
     /// Products of the member villages of this network.
     pub network: Option<Uuid>,
     /// Lowest final price, rupiah.
+    #[param(minimum = 0, maximum = 2_000_000_000)]
     pub min_price: Option<i64>,
-    /// Highest final price, rupiah.
+    /// Highest final price, rupiah; not below `min_price`.
+    #[param(minimum = 0, maximum = 2_000_000_000)]
     pub max_price: Option<i64>,
     /// Only products with stock.
     pub in_stock: Option<bool>,
@@ -43,8 +45,9 @@ pub struct ProductQuery {
     pub flagship: Option<bool>,
     /// `relevance`, `price_asc`, `price_desc`, `newest` or `local` (own village, then network,
     /// district, regency, province, rest; the default when signed in). Default without a token:
-    /// `relevance` with `q`, else `newest`.
+    /// `relevance` with `q`, else `newest`. `relevance` needs `q`; `local` needs a token.
     pub sort: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// Offline sync: every change since this time (RFC 3339, 1970-01-01T00:00:00Z to

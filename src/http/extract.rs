@@ -135,14 +135,19 @@ fn read_json_body(
 }
 
 /// Parses JSON, turning serde's message into a field error with the path of the bad field.
+///
+/// A whole-number float (`93.0`, `1e3`) is read as the integer it equals, when it fits an `i64`:
+/// JSON Schema (and so the OpenAPI document) calls such a number an integer, and a client that
+/// writes every number as a float must not be refused for it.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+    // One document and nothing after it but whitespace: `from_slice` refuses `{…}x`, `{…}}`
+    // and `{…}{…}` as malformed.
+    let mut value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("malformed JSON: {e}")))?;
+    integral_floats_to_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return Error::BadRequest(format!("malformed JSON: {inner}"));
-        }
         let msg = inner.to_string();
         // Drop serde_json's " at line 1 column 7" suffix: the field path says where.
         let msg = match msg.rfind(" at line ") {
@@ -164,11 +169,29 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             path
         };
         Error::Validation(vec![FieldError::new(field, msg)])
-    })?;
-    // One document and nothing after it but whitespace (`{…}x`, `{…}}` or `{…}{…}` is malformed).
-    de.end()
-        .map_err(|e| Error::BadRequest(format!("malformed JSON: {e}")))?;
-    Ok(value)
+    })
+}
+
+/// Replaces, everywhere in `value`, each finite float without a fractional part that lies in
+/// the `i64` range by that integer. Other numbers stay as they are (and so `12.5` or `1e40` is
+/// still refused where an integer is expected).
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return };
+            // -2^63 ..= 2^63 - 1: the upper bound is exclusive as 2^63 is not an i64.
+            if f.is_finite()
+                && f.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(members) => members.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 pub(crate) fn backticked_after<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
@@ -358,6 +381,33 @@ mod tests {
                 String::from_utf8_lossy(&body)
             );
         }
+    }
+
+    #[test]
+    fn whole_number_floats_are_integers() {
+        let b: Body =
+            parse_json(br#"{"price_idr":93.0,"lines":[{"quantity":2.0},{"quantity":1e1}]}"#)
+                .unwrap();
+        assert_eq!(b.price_idr, 93);
+        assert_eq!(b.lines[0].quantity, 2);
+        assert_eq!(b.lines[1].quantity, 10);
+        let neg: Body = parse_json(br#"{"price_idr":-0.0,"lines":[]}"#).unwrap();
+        assert_eq!(neg.price_idr, 0);
+        let min: Body = parse_json(br#"{"price_idr":-9223372036854775808.0,"lines":[]}"#).unwrap();
+        assert_eq!(min.price_idr, i64::MIN);
+        // A fraction, or a whole number outside i64, is still refused, naming the field.
+        assert_eq!(field_of(r#"{"price_idr":12.5,"lines":[]}"#), "price_idr");
+        assert_eq!(
+            field_of(r#"{"price_idr":9223372036854775808.0,"lines":[]}"#),
+            "price_idr"
+        );
+        assert_eq!(
+            field_of(r#"{"price_idr":1,"lines":[{"quantity":3000000000.0}]}"#),
+            "lines[0].quantity"
+        );
+        // Floats stay floats where a float is expected.
+        let v: serde_json::Value = parse_json(br#"{"x":1.5}"#).unwrap();
+        assert_eq!(v, serde_json::json!({"x": 1.5}));
     }
 
     #[test]

@@ -117,7 +117,8 @@ impl utoipa::IntoParams for IdempotencyKey {
                     ObjectBuilder::new()
                         .schema_type(Type::String)
                         .min_length(Some(1))
-                        .max_length(Some(MAX_KEY_LEN)),
+                        .max_length(Some(MAX_KEY_LEN))
+                        .pattern(Some("^[!-~]+$")),
                 ))
                 .build(),
         ]

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod methods;
 pub mod middleware;
+pub mod openapi;
 pub mod pagination;
 
 use actix_web::{HttpRequest, web};

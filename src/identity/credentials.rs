@@ -34,16 +34,20 @@ const CODE_LEN: usize = 10;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// Your password now: a 400 naming this field when it is not.
     pub current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
+    #[schema(pattern = r"^(\+62|62|0)8[0-9]{8,11}$")]
     pub phone: String,
     /// The code from the village office, e.g. `7K2QX-9MPRD` (case and dash do not matter).
     pub code: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 

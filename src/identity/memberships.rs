@@ -46,25 +46,44 @@ impl From<MemberRow> for Member {
     }
 }
 
+/// A role in a village, as requests name it (the OpenAPI schema of `roles`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RoleName {
+    Admin,
+    Treasurer,
+    Member,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     /// `08…`, `628…` or `+628…`; stored as E.164.
+    #[schema(pattern = r"^(\+62|62|0)8[0-9]{8,11}$")]
     pub phone: String,
     /// Required for a new account. For a phone that has an account already, leave it out (or
     /// send the account's own name): a person's name is theirs.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     /// A first password, only for a new account (the person should change it with
     /// `POST /me/password`). Refused for a phone that has an account: a password belongs to
     /// its person, and is never set or replaced by an admin.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
     /// `admin`, `treasurer`, `member`.
+    #[schema(min_items = 1, inline, value_type = Vec<RoleName>)]
     pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolesUpdate {
+    #[schema(min_items = 1, inline, value_type = Vec<RoleName>)]
     pub roles: Vec<String>,
 }
 

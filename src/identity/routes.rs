@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(pattern = r"^(\+62|62|0)8[0-9]{8,11}$")]
     pub phone: String,
     pub password: String,
     /// The village the session is scoped to (a level-4 code). Platform admins may leave it

@@ -274,8 +274,13 @@ pub fn my_wallet(conn: &mut PgConnection, caller: &Caller) -> Result<MyWallet> {
 #[serde(deny_unknown_fields)]
 pub struct NewMovement {
     /// Integer rupiah, 1..=1,000,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub amount_idr: i64,
     /// What it was for (a receipt number, "setoran tunai"…).
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 

@@ -44,6 +44,7 @@ crate::text_enum! {
 pub struct CheckoutLine {
     pub product_id: Uuid,
     /// 1..=1,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
 }
 
@@ -51,7 +52,12 @@ pub struct CheckoutLine {
 #[serde(deny_unknown_fields)]
 pub struct DeliveryRequest {
     pub method: DeliveryMethod,
-    /// Required for `delivery`; not allowed with `pickup`.
+    /// Required for `delivery`; not allowed with `pickup`. 5 to 500 characters once trimmed.
+    #[schema(
+        min_length = 5,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]{3,}[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub address: Option<String>,
 }
 
@@ -60,8 +66,13 @@ pub struct DeliveryRequest {
 pub struct CheckoutRequest {
     /// Buy for a shop you operate (an inter-village BUMDes order, paid from its wallet).
     pub buyer_shop_id: Option<Uuid>,
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<CheckoutLine>,
     pub delivery: DeliveryRequest,
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 

@@ -42,6 +42,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
         (status = 201, body = CheckoutResult),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "`buyer_shop_id` names no shop you can see"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`out-of-stock` (with `product_ids` and `lines`), `insufficient-funds`, or the same key still running"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "the key was used for another request"),
     )
@@ -77,8 +78,10 @@ async fn checkout(
 #[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// `buyer` (default: your purchases and your shops') or `seller` (your shops' sales).
+    #[param(inline)]
     pub role: Option<ListRole>,
     pub status: Option<OrderStatus>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -138,15 +141,42 @@ async fn get_order(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
+    pub reason: Option<String>,
+}
+
+/// The body of an action that needs a reason (reject, dispute).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredReasonBody {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$")]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipBody {
+    #[schema(
+        required = true,
+        value_type = String,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub courier_name: Option<String>,
+    /// `08…`, `628…` or `+628…`; stored as E.164.
+    #[schema(required = true, value_type = String, pattern = r"^(\+62|62|0)8[0-9]{8,11}$")]
     pub courier_phone: Option<String>,
     /// A tracking note for the buyer.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 
@@ -163,6 +193,11 @@ pub enum Outcome {
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     pub outcome: Outcome,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 
@@ -230,13 +265,13 @@ macro_rules! order_action {
 }
 
 macro_rules! order_action_with_reason {
-    ($fn:ident, $path:literal, $action:expr, $doc:literal) => {
+    ($fn:ident, $path:literal, $action:expr, $body:ty, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(
             tag = "orders",
             security(("bearer" = [])),
             params(("id" = Uuid, Path), IdempotencyKey),
-            request_body = ReasonBody,
+            request_body = $body,
             responses(
                 (status = 200, body = Order),
                 (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -252,7 +287,7 @@ macro_rules! order_action_with_reason {
             caller: Caller,
             key: IdempotencyKey,
             id: web::Path<Uuid>,
-            body: HashedJsonOrEmpty<ReasonBody>,
+            body: HashedJsonOrEmpty<$body>,
         ) -> Result<Stored> {
             let details = super::details($action, body.value.reason.as_deref(), None, None)?;
             transition(
@@ -287,18 +322,21 @@ order_action_with_reason!(
     reject,
     "/orders/{id}/reject",
     Action::Reject,
+    RequiredReasonBody,
     "Reject a placed order with a reason (the seller): the money goes back to the buyer, the stock to the products."
 );
 order_action_with_reason!(
     cancel,
     "/orders/{id}/cancel",
     Action::Cancel,
+    ReasonBody,
     "Cancel: the buyer while it is placed, the seller once accepted (reason optional). The money and the stock go back."
 );
 order_action_with_reason!(
     dispute,
     "/orders/{id}/dispute",
     Action::Dispute,
+    RequiredReasonBody,
     "Dispute a shipped order with a reason (the buyer), before it completes; the seller village's admin resolves it."
 );
 

@@ -22,7 +22,9 @@ pub struct RegionQuery {
     /// Name to look for; typo-tolerant (`panggungharja` finds Panggungharjo).
     pub q: Option<String>,
     /// 1 province, 2 regency/city, 3 district, 4 village.
+    #[param(minimum = 1, maximum = 4)]
     pub level: Option<i16>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -145,12 +145,22 @@ fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Shop> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShopApplication {
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: String,
     /// `bumdes_unit`, `umkm` or `group`.
+    #[schema(schema_with = shop_kind_schema)]
     pub kind: String,
-    /// For `bumdes_unit`: the unit, of a BUMDes this village owns or co-owns.
+    /// Only for `bumdes_unit`, and then required: the unit, of a BUMDes this village owns or co-owns.
     pub bumdes_unit_id: Option<Uuid>,
 }
 
@@ -333,11 +343,22 @@ fn decide_in(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShopUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
     /// Delivery fee inside the shop's village, rupiah (0..=10,000,000).
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub delivery_fee_village_idr: Option<i64>,
     /// Delivery fee to other villages, rupiah (0..=10,000,000).
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub delivery_fee_other_idr: Option<i64>,
     /// Whether buyers may pick up.
     pub pickup: Option<bool>,
@@ -574,4 +595,12 @@ pub fn list(
         q = q.filter(shops::id.gt(a));
     }
     Ok(page(q.load(conn)?, limit, |s| s.id, |s| s))
+}
+
+fn shop_kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["bumdes_unit", "umkm", "group"]))
+        .description(Some("`bumdes_unit`, `umkm` or `group`"))
+        .build()
 }

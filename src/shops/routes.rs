@@ -60,6 +60,7 @@ async fn apply(
 pub struct ShopQuery {
     /// Default `active`; other statuses for the village admin.
     pub status: Option<super::ShopStatus>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -136,6 +137,7 @@ async fn update_shop(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$")]
     pub reason: Option<String>,
 }
 
@@ -172,6 +174,7 @@ async fn approve(
 /// Reject a pending shop with a reason (village admin).
 #[utoipa::path(
     tag = "shops",
+    operation_id = "reject_shop",
     security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     request_body = Reason,
@@ -246,6 +249,7 @@ async fn list_operators(
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
     /// Phone of a member of the shop's village.
+    #[schema(pattern = r"^(\+62|62|0)8[0-9]{8,11}$")]
     pub phone: String,
 }
 

@@ -54,10 +54,21 @@ pub struct Bumdes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewBumdes {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
-    /// `desa` or `bersama`.
+    /// `desa` or `bersama` (only a `bersama` one has `partner_village_codes`).
+    #[schema(schema_with = bumdes_kind_schema)]
     pub kind: String,
     /// Registration number (badan hukum), if any.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub legal_number: Option<String>,
     /// For `bersama`: the other owning villages (onboarded).
     #[serde(default)]
@@ -67,8 +78,18 @@ pub struct NewBumdes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUnit {
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// e.g. perdagangan, pertanian, wisata, jasa.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub sector: Option<String>,
 }
 
@@ -379,4 +400,11 @@ pub fn answer_invitation(
         )?;
         Ok(after)
     })
+}
+
+fn bumdes_kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["desa", "bersama"]))
+        .build()
 }

@@ -248,9 +248,10 @@ fn insert_network(
 pub struct VillageUpdate {
     /// sangat_tertinggal, tertinggal, berkembang, maju, mandiri, or null to clear.
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = idm_status_schema)]
     pub idm_status: Option<Option<String>>,
     /// 0..=10000 basis points of each completed sale for the village (PADes).
+    #[schema(minimum = 0, maximum = 10_000)]
     pub village_share_bps: Option<i32>,
 }
 
@@ -407,9 +408,16 @@ pub fn list_networks(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
+    #[schema(minimum = 0, maximum = 10_000)]
     pub network_fee_bps: Option<i32>,
     /// Replaces the member villages.
+    #[schema(min_items = 1, max_items = 1000)]
     pub village_codes: Option<Vec<String>>,
 }
 
@@ -489,4 +497,18 @@ pub fn network_ids_of(conn: &mut PgConnection, village: &str) -> Result<Vec<Uuid
         .filter(network_villages::village_code.eq(village))
         .select(network_villages::network_id)
         .load(conn)?)
+}
+
+/// `idm_status` of [`VillageUpdate`]: one of [`IDM_STATUSES`], or null.
+fn idm_status_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let values = IDM_STATUSES
+        .iter()
+        .map(|s| serde_json::Value::from(*s))
+        .chain([serde_json::Value::Null]);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .description(Some("one of the IDM statuses, or null to clear"))
+        .build()
 }

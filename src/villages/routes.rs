@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct OnboardRequest {
     /// A level-4 region code, e.g. `34.02.15.2004`.
+    #[schema(pattern = r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4}$")]
     pub code: String,
 }
 
@@ -71,6 +72,7 @@ async fn onboard_village(
 pub struct VillageQuery {
     /// Region code prefix: villages inside this province, regency or district.
     pub region: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -164,10 +166,17 @@ async fn village_audit(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNetwork {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
+    #[schema(min_items = 1, max_items = 1000)]
     pub village_codes: Vec<String>,
     /// Fee of the network on each completed sale, basis points (default 0).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 10_000)]
     pub network_fee_bps: i32,
 }
 
