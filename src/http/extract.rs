@@ -142,34 +142,50 @@ fn read_json_body(
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     // One document and nothing after it but whitespace: `from_slice` refuses `{…}x`, `{…}}`
     // and `{…}{…}` as malformed.
-    let mut value: serde_json::Value = serde_json::from_slice(body)
+    let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(format!("malformed JSON: {e}")))?;
-    integral_floats_to_integers(&mut value);
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = inner.to_string();
-        // Drop serde_json's " at line 1 column 7" suffix: the field path says where.
-        let msg = match msg.rfind(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
-        };
-        let field = if let Some(name) = backticked_after(&msg, "unknown field `") {
-            // serde_path_to_error already ends the path with the unknown key.
-            if path == name || path.ends_with(&format!(".{name}")) {
-                path
-            } else {
-                join_path(&path, name)
+    // Straight from the bytes first: that also refuses a member given twice, which a
+    // `serde_json::Value` would silently collapse.
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize(&mut *de) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            // Only when whole-number floats are what it refused is the value read again.
+            let mut fixed = value.clone();
+            integral_floats_to_integers(&mut fixed);
+            if fixed == value {
+                return Err(field_error(first));
             }
-        } else if let Some(name) = backticked_after(&msg, "missing field `") {
-            join_path(&path, name)
-        } else if path == "." {
-            "body".to_string()
-        } else {
+            serde_path_to_error::deserialize(fixed).map_err(field_error)
+        }
+    }
+}
+
+/// A deserialization error as a field error naming the path of the bad member.
+fn field_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let msg = inner.to_string();
+    // Drop serde_json's " at line 1 column 7" suffix: the field path says where.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    let field = if let Some(name) = backticked_after(&msg, "unknown field `") {
+        // serde_path_to_error already ends the path with the unknown key.
+        if path == name || path.ends_with(&format!(".{name}")) {
             path
-        };
-        Error::Validation(vec![FieldError::new(field, msg)])
-    })
+        } else {
+            join_path(&path, name)
+        }
+    } else if let Some(name) = backticked_after(&msg, "missing field `") {
+        join_path(&path, name)
+    } else if path == "." {
+        "body".to_string()
+    } else {
+        path
+    };
+    Error::Validation(vec![FieldError::new(field, msg)])
 }
 
 /// Replaces, everywhere in `value`, each finite float without a fractional part that lies in
