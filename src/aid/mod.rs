@@ -67,10 +67,19 @@ crate::text_enum! {
     }
 }
 
+/// WIB (UTC+7): the zone of aid periods, report days and their timers.
+pub fn wib() -> FixedOffset {
+    FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset")
+}
+
+/// `now` as a calendar day in WIB.
+pub fn wib_date(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&wib()).date_naive()
+}
+
 /// Today in WIB.
 pub fn today() -> NaiveDate {
-    let wib = FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset");
-    Utc::now().with_timezone(&wib).date_naive()
+    wib_date(Utc::now())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

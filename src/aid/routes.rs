@@ -109,11 +109,8 @@ async fn fund(
         &body.body_hash,
     );
     let m = body.value;
-    db::run_retrying(&state.pool, move |conn| {
-        idempotency::once(conn, &idem, |conn| {
-            let b = super::fund(conn, &caller, id, &m)?;
-            Ok((201, serde_json::to_value(b).map_err(anyhow::Error::from)?))
-        })
+    idempotency::respond(&state.pool, idem, 201, move |conn| {
+        super::fund(conn, &caller, id, &m)
     })
     .await
 }
@@ -153,11 +150,8 @@ async fn disburse(
         &body.body_hash,
     );
     let d = body.value;
-    db::run_retrying(&state.pool, move |conn| {
-        idempotency::once(conn, &idem, |conn| {
-            let b = super::disburse(conn, &caller, id, &d)?;
-            Ok((201, serde_json::to_value(b).map_err(anyhow::Error::from)?))
-        })
+    idempotency::respond(&state.pool, idem, 201, move |conn| {
+        super::disburse(conn, &caller, id, &d)
     })
     .await
 }
@@ -194,11 +188,8 @@ async fn close(
         &req,
         &body.body_hash,
     );
-    db::run_retrying(&state.pool, move |conn| {
-        idempotency::once(conn, &idem, |conn| {
-            let p = super::close(conn, &caller, id)?;
-            Ok((200, serde_json::to_value(p).map_err(anyhow::Error::from)?))
-        })
+    idempotency::respond(&state.pool, idem, 200, move |conn| {
+        super::close(conn, &caller, id)
     })
     .await
 }

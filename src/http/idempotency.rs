@@ -237,6 +237,31 @@ pub fn is_final(err: &Error) -> bool {
     }
 }
 
+/// A keyed request end to end, as every money route answers it: [`once`] on a pooled
+/// connection, retried on a deadlock or serialization failure ([`crate::db::run_retrying`]),
+/// `effect`'s value answered with `status`.
+pub async fn respond<T, F>(
+    pool: &crate::db::DbPool,
+    req: Request,
+    status: u16,
+    mut effect: F,
+) -> Result<Stored>
+where
+    F: FnMut(&mut PgConnection) -> Result<T> + Send + 'static,
+    T: serde::Serialize,
+{
+    crate::db::run_retrying(pool, move |conn| {
+        once(conn, &req, |conn| {
+            let value = effect(conn)?;
+            Ok((
+                status,
+                serde_json::to_value(value).map_err(anyhow::Error::from)?,
+            ))
+        })
+    })
+    .await
+}
+
 /// Runs `effect` at most once per (caller, key), in one transaction with the key's row:
 /// - another request with this key still running: 409 `conflict` ("still in progress",
 ///   `retryable: true`), at once, without waiting for it;

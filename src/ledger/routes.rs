@@ -92,11 +92,8 @@ async fn move_cash(
     };
     let idem = idempotency::Request::new(caller.user_id, key, operation, &req, &body.body_hash);
     let movement = body.value;
-    db::run_retrying(&state.pool, move |conn| {
-        idempotency::once(conn, &idem, |conn| {
-            let m = super::move_cash(conn, &caller, id, kind, &movement)?;
-            Ok((201, serde_json::to_value(m).map_err(anyhow::Error::from)?))
-        })
+    idempotency::respond(&state.pool, idem, 201, move |conn| {
+        super::move_cash(conn, &caller, id, kind, &movement)
     })
     .await
 }

@@ -27,10 +27,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(resolve);
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
-    Ok(serde_json::to_value(v).map_err(anyhow::Error::from)?)
-}
-
 /// Buy: lines from any number of shops become one order per shop, all or nothing; the total
 /// is held from the buyer's wallet (or `buyer_shop_id`'s) in escrow. `Idempotency-Key` required.
 #[utoipa::path(
@@ -64,11 +60,8 @@ async fn checkout(
     );
     let request = body.value;
     let policy = state.orders;
-    db::run_retrying(&state.pool, move |conn| {
-        idempotency::once(conn, &idem, |conn| {
-            let c = super::checkout(conn, &caller, policy, &request)?;
-            Ok((201, json(&c)?))
-        })
+    idempotency::respond(&state.pool, idem, 201, move |conn| {
+        super::checkout(conn, &caller, policy, &request)
     })
     .await
 }
@@ -215,11 +208,8 @@ async fn transition(
     details: super::Details,
 ) -> Result<Stored> {
     let idem = idempotency::Request::new(caller.user_id, key, operation, &req, &body_hash);
-    db::run_retrying(&state.pool, move |conn| {
-        idempotency::once(conn, &idem, |conn| {
-            let o = super::act(conn, &caller, id, action, &details)?;
-            Ok((200, json(&o)?))
-        })
+    idempotency::respond(&state.pool, idem, 200, move |conn| {
+        super::act(conn, &caller, id, action, &details)
     })
     .await
 }

@@ -75,12 +75,6 @@ fn one(conn: &mut PgConnection, status: OrderStatus, cutoff: DateTime<Utc>) -> R
     })
 }
 
-/// `now` as a calendar day in WIB, the zone of aid programme periods.
-fn wib_date(now: DateTime<Utc>) -> chrono::NaiveDate {
-    let wib = chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset");
-    now.with_timezone(&wib).date_naive()
-}
-
 /// Moves every order due at `now`, at most `batch` of each kind.
 pub fn run_due(
     conn: &mut PgConnection,
@@ -95,7 +89,7 @@ pub fn run_due(
     while ran.completed < batch && one(conn, OrderStatus::Shipped, now - policy.complete_after)? {
         ran.completed += 1;
     }
-    ran.aid_closed = crate::aid::close_due(conn, wib_date(now), batch)?;
+    ran.aid_closed = crate::aid::close_due(conn, crate::aid::wib_date(now), batch)?;
     Ok(ran)
 }
 

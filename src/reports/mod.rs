@@ -12,7 +12,7 @@ pub mod dashboard;
 pub mod lm3;
 pub mod routes;
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Text, Uuid as SqlUuid};
 use uuid::Uuid;
@@ -25,14 +25,8 @@ pub const MAX_DAYS: i64 = 366 * 3;
 /// Days of the default period, ending today.
 pub const DEFAULT_DAYS: i64 = 30;
 
-fn wib() -> FixedOffset {
-    FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset")
-}
-
-/// Today in WIB.
-pub fn today() -> NaiveDate {
-    Utc::now().with_timezone(&wib()).date_naive()
-}
+pub use crate::aid::today;
+use crate::aid::wib;
 
 /// The first instant of a WIB day.
 pub fn day_start(d: NaiveDate) -> DateTime<Utc> {
